@@ -1,0 +1,1 @@
+"""PostgreSQL adapters (embedded server, connections, replication) and pure decoders."""
