@@ -1,0 +1,105 @@
+"""Composition: the one nursery that owns every long-lived task of a pgcall process.
+
+Owns: start-up order (database, schema, replication, reaper, HTTP), readiness, shutdown order.
+Does not own: any of the pieces it wires together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import attrs
+import trio
+
+from .config import Config
+from .httpserver import listening_socket, serve_http
+from .pg.binaries import find_bindir
+from .pg.checks import check_server
+from .pg.conn import PgConnection, PgError
+from .pg.embedded import open_embedded
+from .pg.migrate import migrate
+from .pg.pool import Pool, open_pool
+from .web import WebApp
+
+log = logging.getLogger("pgcall.app")
+
+HEALTH_QUERY_TIMEOUT_S = 2.0
+
+
+@attrs.frozen
+class Running:
+    """What ``serve`` reports once it is ready."""
+
+    url: str
+    dsn: str
+
+
+def frontend_root(frontend: str) -> Path:
+    import pgcall
+
+    package = Path(pgcall.__file__).parent
+    if frontend == "vanilla":
+        return package / "frontends" / "vanilla"
+    if frontend == "svelte":
+        return package / "frontends" / "svelte" / "build"
+    return Path(frontend)
+
+
+@contextlib.asynccontextmanager
+async def open_database(config: Config) -> AsyncIterator[str]:
+    """The DSN of a checked, migrated database: the embedded one, or the one given."""
+    async with contextlib.AsyncExitStack() as stack:
+        if config.embedded:
+            bindir = find_bindir(config.path_env)
+            pg = await stack.enter_async_context(
+                open_embedded(config.data_dir, bindir, run_as=config.pg_user))
+            dsn = pg.dsn
+        else:
+            assert config.dsn is not None
+            dsn = config.dsn
+            await check_server(dsn)
+        conn = await PgConnection.connect(dsn)
+        try:
+            await migrate(conn)
+        finally:
+            conn.close()
+        yield dsn
+
+
+def make_health(pool: Pool):  # type: ignore[no-untyped-def]
+    async def health() -> tuple[bool, dict[str, object]]:
+        try:
+            with trio.fail_after(HEALTH_QUERY_TIMEOUT_S):
+                await pool.execute("SELECT 1")
+        except (PgError, trio.TooSlowError) as exc:
+            return False, {"status": "unavailable", "database": f"down: {exc}"}
+        return True, {"status": "ok", "database": "up"}
+
+    return health
+
+
+async def serve(config: Config, *,
+                task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
+    """Run pgcall until cancelled."""
+    root = frontend_root(config.frontend)
+    # Bind first: a busy port is reported before the database is started. hypercorn takes the
+    # socket over (closing a detached socket does nothing).
+    sock = listening_socket(config.host, config.port)
+    with contextlib.closing(sock):
+        await _serve(config, root, sock, task_status)
+
+
+async def _serve(config: Config, root: Path, sock: socket.socket,
+                 task_status: trio.TaskStatus[Running]) -> None:
+    async with open_database(config) as dsn, open_pool(dsn, config.pool_size) as pool:
+        app = WebApp(root, health=make_health(pool))
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(lambda task_status: serve_http(
+                app, sock, certfile=config.certfile, keyfile=config.keyfile,
+                task_status=task_status))
+            log.info("pgcall ready on %s (frontend %s)", url, root)
+            task_status.started(Running(url=url, dsn=dsn))

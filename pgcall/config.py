@@ -1,0 +1,62 @@
+"""The frozen configuration of one pgcall process.
+
+Owns: the option values and their defaults, and the rules that pick the default data directory.
+Does not own: parsing the command line (``cli``) or reading the environment: the caller passes
+the environment in, so that nothing below ``cli`` ever looks at ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000  # pg-relay's port: its clients find us where they found it
+DEFAULT_RETAIN_S = 5.0  # frames older than this are deleted (the demo's 5 s)
+REAP_INTERVAL_S = 2.0  # how often the reaper runs (the demo's 2 s)
+FRONTENDS = ("vanilla", "svelte")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+@attrs.frozen
+class Config:
+    dsn: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path("pgcall-data")
+    frontend: str = "vanilla"
+    retain_s: float = DEFAULT_RETAIN_S
+    log_level: str = "info"
+    log_format: str = "text"
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    allowed_origins: tuple[str, ...] = ()
+    join_secret: str | None = None
+    pool_size: int = 8
+    # The unprivileged OS user that runs the embedded server when pgcall runs as root.
+    pg_user: str = "postgres"
+    # PATH, used to find the PostgreSQL binaries (read once by the CLI, like everything else).
+    path_env: str | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn is None
+
+
+def default_data_dir(env: Mapping[str, str], home: Path, is_root: bool) -> Path:
+    """Where the embedded cluster lives when --data-dir is not given.
+
+    ``$XDG_DATA_HOME/pgcall``, else ``~/.local/share/pgcall``. As root without XDG_DATA_HOME we
+    use ``/var/lib/pgcall``: PostgreSQL refuses to run as root, so the server runs as an
+    unprivileged user, and that user cannot enter ``/root`` (mode 0700 on Debian). A system
+    directory, as every root-run daemon uses, avoids loosening the permissions of ``/root``.
+    """
+    xdg = env.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "pgcall"
+    if is_root:
+        return Path("/var/lib/pgcall")
+    return home / ".local" / "share" / "pgcall"

@@ -1,0 +1,230 @@
+"""A trio-native PostgreSQL connection built on psycopg's libpq binding (``psycopg.pq``).
+
+Owns: connecting without blocking (libpq still does TLS, SCRAM, .pgpass, service files), sending
+a query or a prepared statement, waiting for its results on the socket, and turning rows into
+Python values with psycopg's adapters. Also the COPY-both primitives replication needs.
+Does not own: pooling (``pool``) or any SQL of pgcall's.
+
+``psycopg.AsyncConnection`` is asyncio-only; this is the small part of it pgcall needs, awaited
+with ``trio.lowlevel.wait_readable``/``wait_writable`` on libpq's socket. A cancelled wait leaves
+the protocol mid-query, so a cancelled connection marks itself broken and is never reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import trio
+from psycopg import pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.conninfo import make_conninfo
+
+CONNECT_TIMEOUT_S = 10.0
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK, pq.ExecStatus.EMPTY_QUERY,
+       pq.ExecStatus.COPY_BOTH, pq.ExecStatus.COPY_OUT, pq.ExecStatus.SINGLE_TUPLE)
+
+
+class PgError(Exception):
+    """An error reported by the server for one statement; the connection stays usable."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class ConnectionLost(PgError):
+    """The connection is gone (or was cancelled mid-protocol) and must be discarded."""
+
+
+@attrs.frozen
+class Result:
+    rows: list[tuple[Any, ...]]
+    columns: tuple[str, ...]
+    command: str  # e.g. "INSERT 0 1", "UPDATE 0"
+
+    @property
+    def rowcount(self) -> int:
+        tail = self.command.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else len(self.rows)
+
+
+def _error_of(res: pq.abc.PGresult) -> PgError:
+    msg = (res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or res.error_message or b"")
+    state = res.error_field(pq.DiagnosticField.SQLSTATE)
+    return PgError(msg.decode(errors="replace").strip() or "unknown server error",
+                   state.decode() if state else None)
+
+
+class PgConnection:
+    def __init__(self, pgconn: pq.abc.PGconn) -> None:
+        self.pgconn = pgconn
+        self.broken = False
+        self._closed = False
+        self._tx = Transformer()
+        self._prepared: dict[str, bytes] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(cls, dsn: str, **params: Any) -> PgConnection:
+        conninfo = make_conninfo(dsn, **params)
+        pgconn = pq.PGconn.connect_start(conninfo.encode())
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT_S):
+                while True:
+                    status = pgconn.connect_poll()
+                    if status == pq.PollingStatus.OK:
+                        break
+                    if status == pq.PollingStatus.READING:
+                        await trio.lowlevel.wait_readable(pgconn.socket)
+                    elif status == pq.PollingStatus.WRITING:
+                        await trio.lowlevel.wait_writable(pgconn.socket)
+                    else:
+                        msg = pgconn.error_message.decode(errors="replace").strip()
+                        raise ConnectionLost(msg.splitlines()[-1] if msg else "connection failed")
+        except trio.TooSlowError:
+            pgconn.finish()
+            raise ConnectionLost("timed out connecting to PostgreSQL") from None
+        except BaseException:
+            pgconn.finish()
+            raise
+        pgconn.nonblocking = 1
+        return cls(pgconn)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                trio.lowlevel.notify_closing(self.pgconn.socket)
+            except Exception:  # no valid socket: nothing can be waiting on it
+                pass
+            self.pgconn.finish()
+        self.broken = True
+
+    @property
+    def server_version(self) -> int:
+        return self.pgconn.server_version
+
+    # -- the wire --------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        while self.pgconn.flush() == 1:
+            await trio.lowlevel.wait_writable(self.pgconn.socket)
+
+    async def _results(self) -> list[pq.abc.PGresult]:
+        """All results of the statement just sent, up to the final NULL (or COPY start)."""
+        pg = self.pgconn
+        out: list[pq.abc.PGresult] = []
+        try:
+            await self.flush()
+            while True:
+                pg.consume_input()
+                while not pg.is_busy():
+                    res = pg.get_result()
+                    if res is None:
+                        return out
+                    out.append(res)
+                    if res.status in (pq.ExecStatus.COPY_BOTH, pq.ExecStatus.COPY_OUT):
+                        return out
+                await trio.lowlevel.wait_readable(pg.socket)
+        except BaseException as exc:
+            self.broken = True  # failed or cancelled mid-protocol: never reuse
+            if isinstance(exc, Exception):
+                raise ConnectionLost(str(exc) or "connection lost") from exc
+            raise
+
+    def _check(self, results: list[pq.abc.PGresult]) -> pq.abc.PGresult:
+        if not results:
+            raise ConnectionLost(self.pgconn.error_message.decode(errors="replace").strip()
+                                 or "connection lost")
+        for res in results:
+            if res.status not in _OK:
+                if self.pgconn.status == pq.ConnStatus.BAD:
+                    self.broken = True
+                    raise ConnectionLost(_error_of(res).args[0])
+                raise _error_of(res)
+        return results[-1]
+
+    def _load(self, res: pq.abc.PGresult) -> Result:
+        cols = tuple((res.fname(i) or b"").decode() for i in range(res.nfields))
+        rows: list[tuple[Any, ...]] = []
+        if res.ntuples:
+            self._tx.set_pgresult(res)
+            rows = self._tx.load_rows(0, res.ntuples, tuple)
+        return Result(rows, cols, (res.command_status or b"").decode())
+
+    async def simple(self, sql: str) -> list[Result]:
+        """Run one or more statements with the simple protocol (no parameters)."""
+        if self.broken:
+            raise ConnectionLost("connection is broken")
+        self.pgconn.send_query(sql.encode())
+        results = await self._results()
+        self._check(results)
+        return [self._load(r) for r in results]
+
+    async def execute(self, sql: str, params: Sequence[Any] = (), *,
+                      prepare: bool = False) -> Result:
+        """One statement with ``$1``-style parameters, adapted by psycopg (binary where it can).
+
+        ``prepare=True`` prepares the statement once per connection: the hot path (frame
+        inserts) then skips parsing and planning.
+        """
+        if self.broken:
+            raise ConnectionLost("connection is broken")
+        pg = self.pgconn
+        tx = self._tx
+        values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params)) if params else []
+        types, formats = (tx.types, tx.formats) if params else ((), ())
+        if prepare:
+            name = self._prepared.get(sql)
+            if name is None:
+                name = f"p{len(self._prepared)}".encode()
+                pg.send_prepare(name, sql.encode(), param_types=types)
+                self._check(await self._results())
+                self._prepared[sql] = name
+            pg.send_query_prepared(name, values, param_formats=formats)
+        else:
+            pg.send_query_params(sql.encode(), values, param_types=types,
+                                 param_formats=formats)
+        return self._load(self._check(await self._results()))
+
+    # -- COPY both (replication) -------------------------------------------------------------
+
+    async def get_copy_data(self) -> bytes | memoryview | None:
+        """The next CopyData message, or None when the server ended the copy."""
+        pg = self.pgconn
+        while True:
+            try:
+                nbytes, data = pg.get_copy_data(1)
+            except Exception as exc:
+                self.broken = True
+                raise ConnectionLost(str(exc) or "replication stream broken") from exc
+            if nbytes > 0:
+                return data
+            if nbytes == -1:
+                self._check(await self._results())
+                return None
+            if nbytes == -2:
+                self.broken = True
+                raise ConnectionLost(pg.error_message.decode(errors="replace").strip()
+                                     or "replication stream broken")
+            await trio.lowlevel.wait_readable(pg.socket)
+            try:
+                pg.consume_input()
+            except Exception as exc:
+                self.broken = True
+                raise ConnectionLost(str(exc) or "replication stream broken") from exc
+
+    async def put_copy_data(self, data: bytes) -> None:
+        try:
+            while self.pgconn.put_copy_data(data) == 0:
+                await trio.lowlevel.wait_writable(self.pgconn.socket)
+            await self.flush()
+        except trio.Cancelled:
+            self.broken = True
+            raise
+        except Exception as exc:
+            self.broken = True
+            raise ConnectionLost(str(exc) or "replication stream broken") from exc

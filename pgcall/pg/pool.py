@@ -1,0 +1,68 @@
+"""A small pool of trio-native PostgreSQL connections.
+
+Owns: how many connections pgcall keeps, lending them out, and discarding broken ones.
+Does not own: the wire (``conn``).
+
+Connections are made lazily and re-made after a failure, so the pool rides out a PostgreSQL
+restart: the statement that hit the dead connection fails, the next one gets a fresh one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from .conn import PgConnection, Result
+
+
+class Pool:
+    def __init__(self, dsn: str, size: int = 8, *, setup_sql: str | None = None) -> None:
+        self.dsn = dsn
+        self.size = size
+        self._setup_sql = setup_sql
+        self._idle: list[PgConnection] = []
+        self._slots = trio.Semaphore(size)
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[PgConnection]:
+        if self._closed:
+            raise RuntimeError("pool is closed")
+        async with self._slots:
+            conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = await PgConnection.connect(self.dsn)
+                if self._setup_sql:
+                    await conn.simple(self._setup_sql)
+            try:
+                yield conn
+            finally:
+                if conn.broken or self._closed:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    async def execute(self, sql: str, params: Any = (), *, prepare: bool = False) -> Result:
+        async with self.connection() as conn:
+            return await conn.execute(sql, params, prepare=prepare)
+
+    def close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.pop().close()
+
+    def statistics(self) -> dict[str, int]:
+        return {"size": self.size, "idle": len(self._idle),
+                "in_use": self.size - self._slots.value}
+
+
+@contextlib.asynccontextmanager
+async def open_pool(dsn: str, size: int = 8, **kwargs: Any) -> AsyncIterator[Pool]:
+    pool = Pool(dsn, size, **kwargs)
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -1,0 +1,384 @@
+"""The pg-relay wire protocol, without I/O (protocol.md §2, §3, §3.1, §4).
+
+This module owns the bytes of one WebSocket message in both directions: the framing of §2,
+the parsing of client messages into frozen `Control` / `Media` values, every check that can be
+answered without state, and the encoding of every server message.
+
+It does not own anything that needs state or a clock: who the caller is, whether a user is
+online, whether a session exists, is Active, is a Video call, or whether `to` is the peer
+(§3.1 steps 1-4). The session layer does those after `parse_message` and answers with the
+same error strings, which are exported here as ``ERR_*`` constants.
+
+Where pgcall deliberately differs from pg-relay (§9 "Missing validation", §9 security 5/6):
+
+* Only the six control types of §3 are known; `constructor`, `__proto__`, `toString` and
+  the like are simply unknown types (pg-relay looked them up in a plain object).
+* A non-string where a control message expects a string answers
+  ``Invalid field: <name> must be a string`` instead of a leaked JavaScript TypeError.
+* A missing or non-UUID ``session_id`` in `accept_call` / `decline_call` / `end_call` answers
+  ``Call session not found`` - the text the spec gives for an unknown id - instead of leaking
+  PostgreSQL's ``invalid input syntax for type uuid``.
+* `request_call` rejects a ``target`` that is not 64 lower-case hex with ``Target is not
+  online``, the same text pg-relay gives for an unknown target. The first check of §3,
+  ``Cannot call yourself``, needs the caller's identity and stays with the session layer;
+  since an identity is always 64 lower-case hex, answering the format check here never
+  changes which error a client sees.
+* Nicknames must not contain control characters (Unicode Cc: C0, DEL, C1), bidi overrides /
+  isolates (U+202A-U+202E, U+2066-U+2069) or lone surrogates: ``Nickname contains invalid
+  characters``. Chat text must not contain NUL (PostgreSQL text cannot hold it) or lone
+  surrogates (not encodable as UTF-8): ``Message contains invalid characters``.
+* Media headers are type- and range-checked (``Invalid frame header: <field>``), PCM must
+  have an even length and JPEG must start with FF D8, and size limits are parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+
+TAG_CONTROL = 0
+TAG_AUDIO = 1
+TAG_VIDEO = 2
+
+CONTROL_TYPES = frozenset(
+    {"set_nickname", "send_message", "request_call", "accept_call", "decline_call", "end_call"}
+)
+MEDIA_REQ_TYPES = {"audio": "send_audio_frame", "video": "send_video_frame"}
+
+# Error strings of protocol.md §2, §3 and §3.1, kept byte-exact because the original
+# frontend shows "<req_type>: <message>" and tests compare them.
+ERR_MALFORMED = "Malformed message"
+ERR_UNKNOWN_TYPE = "Unknown message type"
+ERR_NICK_EMPTY = "Nickname cannot be empty"
+ERR_NICK_LONG = "Nickname must be <= 32 characters"
+ERR_NICK_CHARS = "Nickname contains invalid characters"
+ERR_USER_NOT_FOUND = "User not found"
+ERR_MSG_EMPTY = "Message cannot be empty"
+ERR_MSG_LONG = "Message must be <= 500 characters"
+ERR_MSG_CHARS = "Message contains invalid characters"
+ERR_CALL_SELF = "Cannot call yourself"
+ERR_TARGET_OFFLINE = "Target is not online"
+ERR_BUSY = "Caller or callee is already in a call"
+ERR_SESSION_NOT_FOUND = "Call session not found"
+ERR_ONLY_CALLEE_ACCEPT = "Only the callee can accept"
+ERR_NOT_RINGING = "Call is not ringing"
+ERR_ONLY_CALLEE_DECLINE = "Only the callee can decline"
+ERR_ONLY_PARTICIPANT = "Only a participant can end this call"
+ERR_NOT_ACTIVE = "Call is not active"
+ERR_NOT_VIDEO = "Not a video call"
+ERR_RECIPIENT = "Invalid recipient"
+ERR_AUDIO_TOO_LARGE = "Audio frame too large"
+ERR_AUDIO_ODD = "Audio frame has an odd number of bytes"
+ERR_VIDEO_TOO_LARGE = "Video frame too large"
+ERR_NOT_JPEG = "Not a JPEG frame"
+
+NICKNAME_MAX = 32  # §3, in UTF-16 code units (JavaScript String.length)
+MESSAGE_MAX = 500  # §3, same unit
+
+_IDENTITY_RE = re.compile(r"[0-9a-f]{64}")
+# PostgreSQL's uuid input (datatype-uuid docs, §8.12): upper or lower case, optional braces,
+# a hyphen allowed after any group of four hex digits. Accepting what PostgreSQL accepts keeps
+# every session id that worked against pg-relay working here.
+_UUID_RE = re.compile(r"\{?([0-9a-fA-F]{4}(?:-?[0-9a-fA-F]{4}){7})\}?")
+# Unicode Cc (C0, DEL, C1), bidi embeddings/overrides/isolates, and lone surrogates.
+_BAD_NICK_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_BAD_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
+_INT32_MAX = 2**31 - 1
+_JPEG_SOI = b"\xff\xd8"
+
+# Relayed header fields per kind (§3.1, §4.6): name -> (low, high, integers only).
+_MEDIA_FIELDS: dict[str, dict[str, tuple[float, float, bool]]] = {
+    "audio": {
+        "sample_rate": (8000, 96000, True),
+        "channels": (1, 8, True),
+        "rms": (0.0, 1.5, False),
+    },
+    # width/height are stored as SMALLINT; 4096 is far inside it and above any real camera.
+    "video": {"width": (1, 4096, True), "height": (1, 4096, True)},
+}
+_TAG_KIND = {TAG_AUDIO: "audio", TAG_VIDEO: "video"}
+_KIND_TAG = {"audio": b"\x01", "video": b"\x02"}
+
+
+class ProtocolError(Exception):
+    """A client message that gets ``{"type":"error","req_type":…,"message":…}``."""
+
+    def __init__(self, req_type: str, message: str) -> None:
+        super().__init__(req_type, message)
+        self.req_type = req_type
+        self.message = message
+
+
+@attrs.frozen
+class Control:
+    """One of the six control requests of §3, fields validated and normalised."""
+
+    type: str
+    fields: dict[str, Any]
+
+
+@attrs.frozen
+class Media:
+    """An audio or video frame from a client (§3.1). `payload` is a view into the input."""
+
+    kind: str
+    session_id: str
+    to: str
+    seq: int
+    header: dict[str, Any]
+    payload: bytes | memoryview = attrs.field(repr=lambda p: f"<{len(p)} bytes>")
+
+
+def canonical_uuid(value: object) -> str | None:
+    """The lower-case 8-4-4-4-12 form of a uuid string PostgreSQL would accept, else None."""
+    if not isinstance(value, str):
+        return None
+    m = _UUID_RE.fullmatch(value)
+    if m is None or value.startswith("{") != value.endswith("}"):
+        return None
+    h = m.group(1).replace("-", "").lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+# JavaScript String.prototype.trim removes WhiteSpace (TAB, VT, FF, SP, NBSP, U+FEFF, every
+# Zs) and LineTerminator (LF, CR, U+2028, U+2029) - ECMA-262 §12.2, §12.3. Python's str.strip
+# differs: it also strips U+001C-U+001F and U+0085, and keeps U+FEFF.
+JS_WHITESPACE = (
+    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def js_trim(text: str) -> str:
+    """JavaScript's ``text.trim()``."""
+    return text.strip(JS_WHITESPACE)
+
+
+def utf16_len(text: str) -> int:
+    """JavaScript's ``text.length``: UTF-16 code units (an astral character counts 2)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def is_identity(value: object) -> bool:
+    """True for an identity as pgcall and pg-relay mint them: 64 lower-case hex (§5)."""
+    return isinstance(value, str) and _IDENTITY_RE.fullmatch(value) is not None
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> None:
+    # JavaScript's JSON.parse has no NaN/Infinity literals (§2: invalid JSON is Malformed).
+    raise ValueError(name)
+
+
+def _parse_int(digits: str) -> int | float:
+    # JavaScript reads every number as a double; Python's int() refuses over 4300 digits
+    # (sys.int_info.str_digits_check_threshold), which would make valid JSON Malformed.
+    return int(digits) if len(digits) <= 1000 else float(digits)
+
+
+def _loads(view: memoryview) -> object:
+    try:
+        return json.loads(
+            str(view, "utf-8"), parse_constant=_reject_constant, parse_int=_parse_int
+        )
+    except (ValueError, RecursionError):  # also bad UTF-8 (UnicodeDecodeError)
+        raise ProtocolError("unknown", ERR_MALFORMED) from None
+
+
+def _object(value: object) -> dict[str, Any]:
+    # JavaScript falsiness (null, false, 0, -0, "") falls through pg-relay's dispatch to
+    # "Unknown message type" (§2). Python's `not x` would also catch [] and {}, which are
+    # truthy in JavaScript, so spell it out.
+    if value is None or value is False or value == "" or (
+        isinstance(value, int | float) and value == 0
+    ):
+        raise ProtocolError("unknown", ERR_UNKNOWN_TYPE)
+    if not isinstance(value, dict):
+        raise ProtocolError("unknown", ERR_MALFORMED)
+    return value
+
+
+def parse_message(
+    data: bytes | bytearray | memoryview,
+    *,
+    max_audio_bytes: int = 64000,
+    max_video_bytes: int = 512000,
+    video_enabled: bool = True,
+) -> Control | Media:
+    """Parse one binary WebSocket message. Raises only `ProtocolError`."""
+    view = memoryview(data).cast("B")
+    if not view:
+        raise ProtocolError("unknown", ERR_MALFORMED)
+    tag = view[0]
+    if tag == TAG_CONTROL:
+        return _parse_control(_object(_loads(view[1:])))
+    kind = _TAG_KIND.get(tag)
+    if kind is None or (kind == "video" and not video_enabled) or len(view) < 5:
+        raise ProtocolError("unknown", ERR_MALFORMED)
+    # The length is only compared, never used to allocate: an absurd value is Malformed.
+    hlen = int.from_bytes(view[1:5], "big")
+    if hlen > len(view) - 5:
+        raise ProtocolError("unknown", ERR_MALFORMED)
+    header = _object(_loads(view[5 : 5 + hlen]))
+    limit = max_audio_bytes if kind == "audio" else max_video_bytes
+    return _parse_media(kind, header, view[5 + hlen :], limit)
+
+
+def _string_field(msg: dict[str, Any], name: str, req_type: str) -> str:
+    # Missing fields default to '' (§3); JavaScript destructuring defaults only `undefined`,
+    # so an explicit null is a non-string too.
+    value = msg.get(name, "")
+    if not isinstance(value, str):
+        raise ProtocolError(req_type, f"Invalid field: {name} must be a string")
+    return value
+
+
+def _parse_control(msg: dict[str, Any]) -> Control:
+    mtype = msg.get("type", "")
+    if not isinstance(mtype, str):
+        raise ProtocolError("unknown", ERR_UNKNOWN_TYPE)
+    if mtype not in CONTROL_TYPES:
+        raise ProtocolError(mtype, ERR_UNKNOWN_TYPE)
+    if mtype == "set_nickname":
+        nick = js_trim(_string_field(msg, "nickname", mtype))
+        if not nick:
+            raise ProtocolError(mtype, ERR_NICK_EMPTY)
+        if utf16_len(nick) > NICKNAME_MAX:
+            raise ProtocolError(mtype, ERR_NICK_LONG)
+        if _BAD_NICK_RE.search(nick):
+            raise ProtocolError(mtype, ERR_NICK_CHARS)
+        return Control(mtype, {"nickname": nick})
+    if mtype == "send_message":
+        text = js_trim(_string_field(msg, "text", mtype))
+        if not text:
+            raise ProtocolError(mtype, ERR_MSG_EMPTY)
+        if utf16_len(text) > MESSAGE_MAX:
+            raise ProtocolError(mtype, ERR_MSG_LONG)
+        if _BAD_TEXT_RE.search(text):
+            raise ProtocolError(mtype, ERR_MSG_CHARS)
+        return Control(mtype, {"text": text})
+    if mtype == "request_call":
+        target = _string_field(msg, "target", mtype)
+        if not is_identity(target):
+            raise ProtocolError(mtype, ERR_TARGET_OFFLINE)
+        # V: exactly "Video" makes a video call, anything else (or nothing) is Voice (§3).
+        call_type = "Video" if msg.get("call_type") == "Video" else "Voice"
+        return Control(mtype, {"target": target, "call_type": call_type})
+    session_id = canonical_uuid(_string_field(msg, "session_id", mtype))
+    if session_id is None:
+        raise ProtocolError(mtype, ERR_SESSION_NOT_FOUND)
+    return Control(mtype, {"session_id": session_id})
+
+
+def _number(value: object, low: float, high: float, integer: bool) -> int | float | None:
+    """`value` as an int (or float) within [low, high], else None. bool is not a number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if integer and isinstance(value, float):
+        # JSON has one number type: 16000.0 or 1.6e4 is the integer 16000 in JavaScript.
+        if not value.is_integer():  # also false for NaN and infinities
+            return None
+        value = int(value)
+    # Compare before any float(): a 400-digit integer must not overflow. NaN fails here too.
+    if not low <= value <= high:
+        return None
+    return value if integer else float(value)
+
+
+def _parse_media(kind: str, header: dict[str, Any], payload: memoryview, limit: int) -> Media:
+    req_type = MEDIA_REQ_TYPES[kind]
+    session_id = canonical_uuid(header.get("session_id"))
+    if session_id is None:
+        raise ProtocolError(req_type, ERR_SESSION_NOT_FOUND)
+    to = header.get("to")
+    if not isinstance(to, str):
+        raise ProtocolError(req_type, ERR_RECIPIENT)
+    seq = _number(header.get("seq"), 0, _INT32_MAX, True)
+    if seq is None:
+        raise ProtocolError(req_type, "Invalid frame header: seq")
+    fields: dict[str, Any] = {}
+    for name, (low, high, integer) in _MEDIA_FIELDS[kind].items():
+        value = _number(header.get(name), low, high, integer)
+        if value is None:
+            raise ProtocolError(req_type, f"Invalid frame header: {name}")
+        fields[name] = value
+    # Size first, as pg-relay did (§3.1 step 5), so every frame it rejected gets the same text.
+    size = len(payload)
+    if kind == "audio":
+        if size > limit:
+            raise ProtocolError(req_type, ERR_AUDIO_TOO_LARGE)
+        if size % 2:  # PCM16LE: two bytes per sample (§2)
+            raise ProtocolError(req_type, ERR_AUDIO_ODD)
+    else:
+        if size > limit:
+            raise ProtocolError(req_type, ERR_VIDEO_TOO_LARGE)
+        if payload[:2] != _JPEG_SOI:
+            raise ProtocolError(req_type, ERR_NOT_JPEG)
+    return Media(kind, session_id, to, int(seq), fields, payload)
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+
+def _dumps(obj: object) -> bytes:
+    # Compact like JSON.stringify, non-ASCII as raw UTF-8 (§2). A lone surrogate (possible in
+    # an echoed req_type) cannot be UTF-8; then escape it, as well-formed JSON.stringify does.
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def encode_control(obj: dict[str, Any]) -> bytes:
+    """A tag-0 message carrying `obj` as JSON; keys keep their order, `type` first."""
+    return b"\x00" + _dumps(obj)
+
+
+def ack(req_type: str) -> bytes:
+    return encode_control({"type": "ack", "req_type": req_type})
+
+
+def error(req_type: str, message: str) -> bytes:
+    return encode_control({"type": "error", "req_type": req_type, "message": message})
+
+
+def identity(identity: str, token: str) -> bytes:
+    return encode_control({"type": "identity", "identity": identity, "token": token})
+
+
+def snapshot(table: str, rows: list[dict[str, Any]]) -> bytes:
+    return encode_control({"type": "snapshot", "table": table, "rows": rows})
+
+
+def insert_event(table: str, row: dict[str, Any]) -> bytes:
+    return encode_control({"type": "insert", "table": table, "row": row})
+
+
+def update_event(table: str, row: dict[str, Any], old: dict[str, Any]) -> bytes:
+    return encode_control({"type": "update", "table": table, "row": row, "old": old})
+
+
+def delete_event(table: str, old: dict[str, Any]) -> bytes:
+    return encode_control({"type": "delete", "table": table, "old": old})
+
+
+def media_header(
+    kind: str, session_id: str, from_id: str, seq: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The relayed header in pg-relay's key order (§4.6); `to` is never included."""
+    header: dict[str, Any] = {"session_id": session_id, "from": from_id, "seq": seq}
+    for name in _MEDIA_FIELDS[kind]:
+        header[name] = fields[name]
+    return header
+
+
+def encode_media(kind: str, header: dict[str, Any], payload: bytes | memoryview) -> bytes:
+    """Tag, uint32 big-endian header length, header JSON, payload (§2); one copy of payload."""
+    head = _dumps(header)
+    return b"".join((_KIND_TAG[kind], len(head).to_bytes(4, "big"), head, payload))
