@@ -173,21 +173,55 @@ async def open_embedded(
         os.close(lock_fd)
 
 
+class _Server:
+    """A ``postgres`` child spawned from the trio thread itself.
+
+    trio's ``open_process`` forks from a worker thread, and ``PR_SET_PDEATHSIG`` fires when the
+    *thread* that forked exits (trio retires idle worker threads), which would stop the server
+    after a few idle seconds. So we fork here (a few milliseconds, once, at start-up) and wait
+    for the exit on a pidfd.
+    """
+
+    def __init__(self, argv: list[str], user: str | None) -> None:
+        self.popen = subprocess.Popen(
+            argv, user=user, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_set_pdeathsig,
+        )
+        assert self.popen.stdout is not None
+        self.output = trio.lowlevel.FdStream(os.dup(self.popen.stdout.fileno()))
+        self.popen.stdout.close()
+        self._pidfd = os.pidfd_open(self.popen.pid)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    async def wait(self) -> int:
+        if self.popen.poll() is None:
+            await trio.lowlevel.wait_readable(self._pidfd)
+        return self.popen.wait()
+
+    async def aclose(self) -> None:
+        await self.output.aclose()
+        trio.lowlevel.notify_closing(self._pidfd)
+        os.close(self._pidfd)
+
+
 @contextlib.asynccontextmanager
 async def _running(bindir: Path, cluster: Path, socket_dir: Path, user: str | None,
                    data_dir: Path, settings: dict[str, str]) -> AsyncIterator[EmbeddedPostgres]:
     argv = [str(bindir / "postgres"), "-D", str(cluster), "-k", str(socket_dir)]
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
-    proc = await trio.lowlevel.open_process(
-        argv, user=user, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_set_pdeathsig,
-    )
-    assert proc.stdout is not None
+    proc = _Server(argv, user)
     ready, tail = trio.Event(), []
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_watch_log, proc.stdout, data_dir / "postgres.log", ready, tail)
+            nursery.start_soon(_watch_log, proc.output, data_dir / "postgres.log", ready, tail)
 
             async def _exited() -> None:
                 await proc.wait()
@@ -211,15 +245,14 @@ async def _running(bindir: Path, cluster: Path, socket_dir: Path, user: str | No
             await _stop(proc)
 
 
-async def _stop(proc: trio.Process) -> None:
+async def _stop(proc: _Server) -> None:
     """Fast shutdown (SIGINT), then immediate (SIGQUIT), then SIGKILL."""
     for sig, wait_s in ((signal.SIGINT, STOP_TIMEOUT_S), (signal.SIGQUIT, 5.0),
                         (signal.SIGKILL, 5.0)):
         if proc.returncode is not None:
-            return
+            break
         with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
+            proc.popen.send_signal(sig)
         with trio.move_on_after(wait_s):
             await proc.wait()
-    if proc.stdout is not None:
-        await proc.stdout.aclose()
+    await proc.aclose()
