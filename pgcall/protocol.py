@@ -15,9 +15,9 @@ Where pgcall deliberately differs from pg-relay (§9 "Missing validation", §9 s
   the like are simply unknown types (pg-relay looked them up in a plain object).
 * A non-string where a control message expects a string answers
   ``Invalid field: <name> must be a string`` instead of a leaked JavaScript TypeError.
-* A missing or non-UUID ``session_id`` in `accept_call` / `decline_call` / `end_call` answers
-  ``Call session not found`` - the text the spec gives for an unknown id - instead of leaking
-  PostgreSQL's ``invalid input syntax for type uuid``.
+* A missing (so ``''``) or non-UUID string ``session_id`` in `accept_call` /
+  `decline_call` / `end_call` answers ``Call session not found`` - the text the spec gives
+  for an unknown id - instead of leaking PostgreSQL's ``invalid input syntax for type uuid``.
 * `request_call` rejects a ``target`` that is not 64 lower-case hex with ``Target is not
   online``, the same text pg-relay gives for an unknown target. The first check of §3,
   ``Cannot call yourself``, needs the caller's identity and stays with the session layer;
@@ -25,10 +25,13 @@ Where pgcall deliberately differs from pg-relay (§9 "Missing validation", §9 s
   changes which error a client sees.
 * Nicknames must not contain control characters (Unicode Cc: C0, DEL, C1), bidi overrides /
   isolates (U+202A-U+202E, U+2066-U+2069) or lone surrogates: ``Nickname contains invalid
-  characters``. Chat text must not contain NUL (PostgreSQL text cannot hold it) or lone
-  surrogates (not encodable as UTF-8): ``Message contains invalid characters``.
+  characters``, checked after the two checks of §3 so those keep their order. Chat text
+  must not contain NUL (PostgreSQL text cannot hold it) or lone surrogates (not encodable
+  as UTF-8): ``Message contains invalid characters``.
 * Media headers are type- and range-checked (``Invalid frame header: <field>``), PCM must
-  have an even length and JPEG must start with FF D8, and size limits are parameters.
+  have an even length and JPEG must start with FF D8, and size limits are parameters. JSON
+  has one number type, so an integral float (``16000.0``, ``1.6e4``) counts as an integer,
+  as it does in JavaScript. Size is checked before content, as pg-relay checked only size.
 """
 
 from __future__ import annotations
@@ -122,7 +125,13 @@ class Control:
 
 @attrs.frozen
 class Media:
-    """An audio or video frame from a client (§3.1). `payload` is a view into the input."""
+    """An audio or video frame from a client (§3.1), checked as far as no state is needed.
+
+    `header` holds the relayed fields, normalised (audio: sample_rate, channels, rms as a
+    float; video: width, height). `payload` is a memoryview into the message given to
+    `parse_message` - no copy is made, so it keeps that buffer alive (and a bytearray given
+    there cannot be resized while the view exists).
+    """
 
     kind: str
     session_id: str
