@@ -43,6 +43,10 @@ class Result:
     rows: list[tuple[Any, ...]]
     columns: tuple[str, ...]
     command: str  # e.g. "INSERT 0 1", "UPDATE 0"
+    types: tuple[int, ...] = ()  # type OID of each column
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
     @property
     def rowcount(self) -> int:
@@ -153,7 +157,8 @@ class PgConnection:
         if res.ntuples:
             self._tx.set_pgresult(res)
             rows = self._tx.load_rows(0, res.ntuples, tuple)
-        return Result(rows, cols, (res.command_status or b"").decode())
+        types = tuple(res.ftype(i) for i in range(res.nfields))
+        return Result(rows, cols, (res.command_status or b"").decode(), types)
 
     async def simple(self, sql: str) -> list[Result]:
         """Run one or more statements with the simple protocol (no parameters)."""

@@ -1,0 +1,151 @@
+"""The logical replication stream of one PostgreSQL, read inside trio.
+
+Owns: the replication connection (a temporary pgoutput slot, so no slot outlives pgcall, even
+after ``kill -9``), the consistent state snapshot the stream starts from, reading CopyData,
+answering keepalives and sending standby status updates. Does not own: decoding
+(``walproto``/``pgoutput``/``changes``) or reconnecting (``replication``).
+
+Consistency: the slot is created with an exported snapshot; the state tables are read in a
+REPEATABLE READ transaction that adopts it (``SET TRANSACTION SNAPSHOT``); replication then
+starts at the slot's consistent point. Every committed change is in the snapshot or in the
+stream, never in both and never in neither (PostgreSQL docs, "Streaming Replication
+Protocol": CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT).
+
+Feedback: a standby status update about every second, at once when a keepalive asks, and
+always with the LSN the hub has acknowledged (``ack``), so the server may recycle WAL and does
+not drop us at ``wal_sender_timeout``. Idle keepalives advance it too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from . import walproto
+from .changes import Snapshot, TableRows, Transaction, TransactionAssembler
+from .conn import ConnectionLost, PgConnection
+from .walproto import Lsn
+
+log = logging.getLogger("pgcall.replication")
+
+PUBLICATIONS = ("pgcall_state", "pgcall_frames")
+STATUS_INTERVAL_S = 1.0
+
+# The state the hub mirrors, read at the snapshot. Same queries as pg-relay's snapshot (§4.2).
+SNAPSHOT_QUERIES = {
+    "users": "SELECT * FROM users",
+    "chat_messages": "SELECT * FROM chat_messages ORDER BY id DESC LIMIT 250",
+    "call_sessions": "SELECT * FROM call_sessions",
+    "media_settings": "SELECT * FROM media_settings WHERE id = 1",
+    "ai_transcripts": "SELECT * FROM ai_transcripts ORDER BY id DESC LIMIT 200",
+}
+
+
+def slot_name() -> str:
+    return f"pgcall_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+class ReplicationStream:
+    """Iterate to get committed transactions; call ``ack`` once the hub has taken one."""
+
+    def __init__(self, conn: PgConnection, snapshot: Snapshot, start: Lsn, slot: str) -> None:
+        self.conn = conn
+        self.snapshot = snapshot
+        self.slot = slot
+        self._assembler = TransactionAssembler()
+        self._acked = start
+        self._last_end = start  # end LSN of the last transaction handed out
+        self._next_status = 0.0
+        self.server_wal_end = start
+        self.last_message_at = time.time()
+
+    def ack(self, lsn: Lsn) -> None:
+        if lsn > self._acked:
+            self._acked = lsn
+
+    def statistics(self) -> dict[str, Any]:
+        return {"slot": self.slot, "acked_lsn": str(self._acked),
+                "received_lsn": str(self._last_end), "server_wal_end": str(self.server_wal_end),
+                "lag_bytes": max(0, int(self.server_wal_end) - int(self._acked))}
+
+    async def _send_status(self, reply: bool = False) -> None:
+        self._next_status = trio.current_time() + STATUS_INTERVAL_S
+        await self.conn.put_copy_data(walproto.standby_status_update(
+            self._acked, self._acked, self._acked, walproto.pg_time_us(time.time()), reply))
+
+    def __aiter__(self) -> ReplicationStream:
+        return self
+
+    async def __anext__(self) -> Transaction:
+        while True:
+            data = None
+            with trio.move_on_at(self._next_status):
+                data = await self.conn.get_copy_data()
+                if data is None:
+                    raise ConnectionLost("the server ended the replication stream")
+            if data is None:
+                await self._send_status()
+                continue
+            msg = walproto.parse_copy_data(data)
+            self.last_message_at = time.time()
+            if isinstance(msg, walproto.PrimaryKeepalive):
+                self.server_wal_end = max(self.server_wal_end, msg.wal_end)
+                # Between transactions, with all handed out ones acknowledged, nothing is in
+                # flight: the idle position can be confirmed (lets the server recycle WAL).
+                if not self._assembler.in_transaction and self._acked >= self._last_end:
+                    self._acked = max(self._acked, msg.wal_end)
+                if msg.reply_requested:
+                    await self._send_status()
+                continue
+            self.server_wal_end = max(self.server_wal_end, msg.wal_end)
+            txn = self._assembler.feed(msg.payload)
+            if txn is not None:
+                self._last_end = txn.end_lsn
+                return txn
+
+
+async def _read_snapshot(dsn: str, snapshot_name: str) -> Snapshot:
+    conn = await PgConnection.connect(dsn)
+    try:
+        await conn.simple("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        await conn.simple(f"SET TRANSACTION SNAPSHOT '{snapshot_name}'")
+        tables = {}
+        for table, sql in SNAPSHOT_QUERIES.items():
+            res = await conn.execute(sql)
+            tables[table] = TableRows(tuple(zip(res.columns, res.types, strict=True)),
+                                      tuple(res.dicts()))
+        await conn.simple("COMMIT")
+        return Snapshot(tables)
+    finally:
+        conn.close()
+
+
+@contextlib.asynccontextmanager
+async def open_stream(dsn: str, publications: tuple[str, ...] = PUBLICATIONS
+                      ) -> AsyncIterator[ReplicationStream]:
+    """Connect, take the snapshot, start streaming; the slot goes with the connection."""
+    conn = await PgConnection.connect(dsn, replication="database")
+    try:
+        slot = slot_name()
+        # PostgreSQL 15 introduced the option list; 14 only knows the keyword form.
+        option = "(SNAPSHOT 'export')" if conn.server_version >= 150000 else "EXPORT_SNAPSHOT"
+        create = f"CREATE_REPLICATION_SLOT {slot} TEMPORARY LOGICAL pgoutput {option}"
+        res = (await conn.simple(create))[0].dicts()[0]
+        start, snapshot_name = Lsn.parse(res["consistent_point"]), res["snapshot_name"]
+        # The exported snapshot lives until the next command on this connection.
+        snapshot = await _read_snapshot(dsn, snapshot_name)
+        pubs = ",".join(publications)
+        await conn.simple(
+            f"START_REPLICATION SLOT {slot} LOGICAL {start} (proto_version '1', "
+            f"publication_names '{pubs}', binary 'true', messages 'true')")
+        log.info("replication streaming from %s (slot %s)", start, slot)
+        yield ReplicationStream(conn, snapshot, start, slot)
+    finally:
+        conn.close()

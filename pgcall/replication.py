@@ -1,0 +1,106 @@
+"""The ``run_replication`` task: keeps a replication stream flowing into the hub, for ever.
+
+Owns: (re)connecting with capped exponential backoff (each time a fresh temporary slot and a
+fresh snapshot), telling the hub when the stream (re)starts or goes down, acknowledging
+transactions the hub has taken. Does not own: the transport (``pg.stream``) or routing (``hub``).
+
+``ReplicationSource`` is the seam tests use: the real source opens a PostgreSQL stream; the
+scripted one (``pg.scripted``) is driven by the test, with the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
+
+import trio
+
+from .pg.changes import Snapshot, Transaction
+from .pg.conn import PgError
+from .pg.pgoutput import PgOutputError
+from .pg.stream import open_stream
+from .pg.walproto import Lsn, ReplicationProtocolError
+
+log = logging.getLogger("pgcall.replication")
+
+BACKOFF_INITIAL_S = 0.1
+BACKOFF_MAX_S = 5.0
+
+
+class Stream(Protocol):
+    snapshot: Snapshot
+
+    def __aiter__(self) -> AsyncIterator[Transaction]: ...
+    def ack(self, lsn: Lsn) -> None: ...
+    def statistics(self) -> dict[str, Any]: ...
+
+
+class ReplicationSource(Protocol):
+    def open(self) -> AbstractAsyncContextManager[Stream]: ...
+
+
+class Consumer(Protocol):
+    """What the stream feeds: the hub."""
+
+    def restart(self, snapshot: Snapshot) -> None: ...
+    def publish(self, txn: Transaction) -> None: ...
+    def stream_down(self, reason: str) -> None: ...
+
+
+class PostgresSource:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def open(self) -> AbstractAsyncContextManager[Stream]:
+        return open_stream(self.dsn)
+
+
+class ReplicationStatus:
+    """Counters and the current stream, for /healthz and /metrics."""
+
+    def __init__(self) -> None:
+        self.stream: Stream | None = None
+        self.reconnects = 0
+        self.last_error = ""
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not None
+
+
+# Failures after which reconnecting can help; anything else is a bug and propagates.
+RECOVERABLE = (PgError, OSError, PgOutputError, ReplicationProtocolError)
+
+
+async def run_replication(source: ReplicationSource, hub: Consumer,
+                          status: ReplicationStatus | None = None, *,
+                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    """Never returns. ``started()`` once the first stream is flowing into the hub."""
+    status = status or ReplicationStatus()
+    backoff = BACKOFF_INITIAL_S
+    started = False
+    while True:
+        try:
+            async with source.open() as stream:
+                hub.restart(stream.snapshot)
+                status.stream = stream
+                backoff = BACKOFF_INITIAL_S
+                if not started:
+                    started = True
+                    task_status.started()
+                async for txn in stream:
+                    hub.publish(txn)
+                    stream.ack(txn.end_lsn)
+        except RECOVERABLE as exc:
+            status.last_error = str(exc) or type(exc).__name__
+            log.warning("replication stream lost: %s; reconnecting in %.1f s",
+                        status.last_error, backoff)
+        finally:
+            if status.stream is not None:
+                status.stream = None
+                hub.stream_down(status.last_error or "stream closed")
+        status.reconnects += 1
+        await trio.sleep(backoff)
+        backoff = min(backoff * 2, BACKOFF_MAX_S)
