@@ -17,12 +17,18 @@ import trio
 
 from .config import Config
 from .httpserver import listening_socket, serve_http
+from .hub import Hub
+from .instances import claim_instance, clean_dead_instances, new_instance_id
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
 from .pg.conn import PgConnection, PgError
 from .pg.embedded import open_embedded
 from .pg.migrate import migrate
 from .pg.pool import Pool, open_pool
+from .reaper import run_reaper
+from .replication import PostgresSource, ReplicationStatus, run_replication
+from .session import SessionContext, handle_websocket
+from .store import Store
 from .web import WebApp
 
 log = logging.getLogger("pgcall.app")
@@ -70,14 +76,22 @@ async def open_database(config: Config) -> AsyncIterator[str]:
         yield dsn
 
 
-def make_health(pool: Pool):  # type: ignore[no-untyped-def]
+def make_health(pool: Pool, replication: ReplicationStatus):  # type: ignore[no-untyped-def]
+    """/healthz: 200 while the database answers and replication streams, else 503 + reason."""
+
     async def health() -> tuple[bool, dict[str, object]]:
+        detail: dict[str, object] = {"status": "ok", "database": "up", "replication": "streaming"}
+        ok = True
         try:
             with trio.fail_after(HEALTH_QUERY_TIMEOUT_S):
                 await pool.execute("SELECT 1")
         except (PgError, trio.TooSlowError) as exc:
-            return False, {"status": "unavailable", "database": f"down: {exc}"}
-        return True, {"status": "ok", "database": "up"}
+            ok, detail["database"] = False, f"down: {exc or 'timeout'}"
+        if not replication.streaming:
+            ok, detail["replication"] = False, f"down: {replication.last_error or 'starting'}"
+        if not ok:
+            detail["status"] = "unavailable"
+        return ok, detail
 
     return health
 
@@ -96,10 +110,25 @@ async def serve(config: Config, *,
 async def _serve(config: Config, root: Path, sock: socket.socket,
                  task_status: trio.TaskStatus[Running]) -> None:
     async with open_database(config) as dsn, open_pool(dsn, config.pool_size) as pool:
-        app = WebApp(root, health=make_health(pool))
-        async with trio.open_nursery() as nursery:
-            url = await nursery.start(lambda task_status: serve_http(
-                app, sock, certfile=config.certfile, keyfile=config.keyfile,
-                task_status=task_status))
-            log.info("pgcall ready on %s (frontend %s)", url, root)
-            task_status.started(Running(url=url, dsn=dsn))
+        instance_id = new_instance_id()
+        keeper = await PgConnection.connect(dsn)  # holds this instance's liveness lock
+        try:
+            await claim_instance(keeper, instance_id)
+            await clean_dead_instances(keeper, instance_id)
+            hub, status = Hub(), ReplicationStatus()
+            ctx = SessionContext(hub=hub, store=Store(pool, instance_id))
+
+            async def websocket(scope: dict, receive: object, send: object) -> None:
+                await handle_websocket(ctx, scope, receive, send)
+
+            app = WebApp(root, health=make_health(pool, status), websocket=websocket)
+            async with trio.open_nursery() as nursery:
+                await nursery.start(run_replication, PostgresSource(dsn), hub, status)
+                nursery.start_soon(run_reaper, pool, config.retain_s)
+                url = await nursery.start(lambda task_status: serve_http(
+                    app, sock, certfile=config.certfile, keyfile=config.keyfile,
+                    task_status=task_status))
+                log.info("pgcall ready on %s (frontend %s)", url, root)
+                task_status.started(Running(url=url, dsn=dsn))
+        finally:
+            keeper.close()

@@ -29,6 +29,7 @@ TCP_USER_TIMEOUT_MS = 10_000
 # Larger WebSocket messages close the socket with 1009. A video frame is at most 512000 bytes of
 # JPEG plus a small header, so 600 KB leaves headroom without inviting abuse.
 MAX_WEBSOCKET_MESSAGE = 600 * 1024
+PING_INTERVAL_S = 15.0
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -56,6 +57,9 @@ async def serve_http(app: Any, sock: socket.socket, *, certfile: Path | None = N
     cfg.accesslog = None
     cfg.errorlog = logging.getLogger("pgcall.hypercorn")
     cfg.websocket_max_message_size = MAX_WEBSOCKET_MESSAGE
+    # A ping every 15 s: traffic that a vanished peer cannot acknowledge, so TCP_USER_TIMEOUT
+    # closes its connection within 15 + 10 s (hypercorn hides pongs from the application).
+    cfg.websocket_ping_interval = PING_INTERVAL_S
     cfg.graceful_timeout = 2.0
     cfg.keep_alive_timeout = 30
     if certfile is not None:

@@ -1,0 +1,216 @@
+"""The hub: routes every committed change from the replication stream to the clients it is for.
+
+Owns: the subscriber registry (one local connection per identity), the state mirror, routing
+rules (users/chat/settings/transcripts to everyone; a call's events to its two participants
+only; a media frame to its ``to_id`` only), fresh snapshots after a stream restart, and the
+media authorization answer sessions ask for (from the mirror: no query per frame).
+Never waits on a client: delivery is a non-blocking ``Outbox.put``; a client whose outbox
+overflows is told to go.
+Does not own: the WebSocket (``session``), SQL (``store``) or the stream (``replication``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import attrs
+import trio
+
+from . import protocol, rowjson
+from .mirror import Mirror, Row
+from .outbox import Kind, Outbox
+from .pg.changes import Change, LogicalMessage, Snapshot, Transaction
+
+log = logging.getLogger("pgcall.hub")
+
+STATE_TABLES = ("users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts")
+FRAME_TABLES = {"audio_frames": ("audio", "pcm16le"), "video_frames": ("video", "jpeg")}
+AUDIO_FIELDS = ("sample_rate", "channels", "rms")
+VIDEO_FIELDS = ("width", "height")
+
+
+class Subscriber(Protocol):
+    identity: str
+    outbox: Outbox
+
+    def overflowed(self) -> None: ...
+
+
+@attrs.define
+class HubStats:
+    frames_in: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
+    frames_out: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
+    frames_unroutable: int = 0
+    transactions: int = 0
+    restarts: int = 0
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.mirror = Mirror()
+        self.subscribers: dict[str, Subscriber] = {}  # who receives events, by identity
+        self.owners: dict[str, Subscriber] = {}  # the connection that owns each identity here
+        self.ready = trio.Event()  # the first snapshot is loaded
+        self.streaming = False
+        self.stats = HubStats()
+        self._user_waiters: dict[str, list[tuple[Callable[[Row], bool], trio.Event]]] = {}
+        # Called with (kind, session_id, from_id, seq) for every frame routed (metrics hook).
+        self.on_frame: Callable[[str, str, str, int], None] | None = None
+
+    # -- the stream side ---------------------------------------------------------------------
+
+    def restart(self, snapshot: Snapshot) -> None:
+        """A (re)started stream: reload the mirror, give every client a fresh snapshot."""
+        self.mirror.load(snapshot)
+        self.streaming = True
+        self.stats.restarts += 1
+        for sub in list(self.subscribers.values()):
+            for message in self.snapshot_messages(sub.identity):
+                self._deliver(sub, "state", message)
+        for identity in list(self._user_waiters):
+            row = self.mirror.tables["users"].get(identity)
+            if row is not None:
+                self._wake_user(identity, row)
+        self.ready.set()
+
+    def stream_down(self, reason: str) -> None:
+        self.streaming = False
+
+    def publish(self, txn: Transaction) -> None:
+        self.stats.transactions += 1
+        for change in txn.changes:
+            if isinstance(change, LogicalMessage):
+                continue
+            frame = FRAME_TABLES.get(change.table)
+            if frame is not None:
+                if change.op == "insert" and change.row is not None:
+                    self._route_frame(frame[0], change.row[frame[1]], change.row)
+            elif change.table in STATE_TABLES:
+                self._route_state(change)
+
+    def _route_state(self, change: Change) -> None:
+        new, old = self.mirror.apply(change)
+        if change.op == "insert":
+            assert new is not None
+            message = protocol.insert_event(change.table, new)
+        elif change.op == "update":
+            assert new is not None
+            message = protocol.update_event(change.table, new, old or {})
+        else:
+            message = protocol.delete_event(change.table, old or {})
+        if change.table == "call_sessions":
+            parties = {r[k] for r in (new, old) if r for k in ("caller", "callee") if k in r}
+            targets: Iterable[Subscriber] = [self.subscribers[p] for p in parties
+                                             if p in self.subscribers]
+        else:
+            targets = list(self.subscribers.values())
+        for sub in targets:
+            self._deliver(sub, "state", message)
+        if change.table == "users" and new is not None:
+            self._wake_user(new["identity"], new)
+
+    def _route_frame(self, kind: str, payload: Any, row: dict[str, Any]) -> None:
+        self.stats.frames_in[kind] += 1
+        sub = self.subscribers.get(row["to_id"])
+        if sub is None:
+            self.stats.frames_unroutable += 1
+            return
+        fields = AUDIO_FIELDS if kind == "audio" else VIDEO_FIELDS
+        extra = {f: row[f] for f in fields}
+        if kind == "audio":
+            extra["rms"] = rowjson.float4_text(extra["rms"])
+        session_id = str(row["session_id"])
+        header = protocol.media_header(kind, session_id, row["from_id"], row["seq"], extra)
+        self._deliver(sub, kind, protocol.encode_media(kind, header, payload))  # type: ignore[arg-type]
+        self.stats.frames_out[kind] += 1
+        if self.on_frame is not None:
+            self.on_frame(kind, session_id, row["from_id"], row["seq"])
+
+    def _deliver(self, sub: Subscriber, kind: Kind, message: bytes) -> None:
+        if not sub.outbox.put(kind, message):
+            sub.overflowed()
+
+    # -- the session side --------------------------------------------------------------------
+
+    def snapshot_messages(self, identity: str) -> list[bytes]:
+        """pg-relay's snapshot (protocol.md 4.2), with call rows limited to the client's own."""
+        out = []
+        for table in STATE_TABLES:
+            rows = self.mirror.rows(table)
+            if table == "call_sessions":
+                rows = [r for r in rows if identity in (r.get("caller"), r.get("callee"))]
+            out.append(protocol.snapshot(table, rows))
+        return out
+
+    def claim(self, sub: Subscriber) -> Subscriber | None:
+        """Make ``sub`` the owner of its identity; returns the connection it replaces.
+
+        The replaced one stops receiving at once and, when it goes, must not delete the
+        user (pg-relay's replacement race, protocol.md 5)."""
+        previous = self.owners.get(sub.identity)
+        self.owners[sub.identity] = sub
+        if previous is not None and self.subscribers.get(sub.identity) is previous:
+            del self.subscribers[sub.identity]
+        return previous
+
+    def subscribe(self, sub: Subscriber) -> None:
+        """Queue ``sub``'s snapshot and start live events, atomically with respect to the
+        stream: nothing between the two is lost or sent twice."""
+        if self.owners.get(sub.identity) is not sub:
+            return  # replaced meanwhile
+        self.subscribers[sub.identity] = sub
+        for message in self.snapshot_messages(sub.identity):
+            self._deliver(sub, "state", message)
+
+    def release(self, sub: Subscriber) -> bool:
+        """Forget ``sub``; True if it still owned its identity (then the user goes offline)."""
+        if self.subscribers.get(sub.identity) is sub:
+            del self.subscribers[sub.identity]
+        if self.owners.get(sub.identity) is sub:
+            del self.owners[sub.identity]
+            return True
+        return False
+
+    async def wait_user(self, identity: str, accept: Callable[[Row], bool]) -> None:
+        """Wait until the stream has shown a users row of ``identity`` that ``accept``s."""
+        row = self.mirror.tables["users"].get(identity)
+        if row is not None and accept(row):
+            return
+        event = trio.Event()
+        waiters = self._user_waiters.setdefault(identity, [])
+        waiters.append((accept, event))
+        try:
+            await event.wait()
+        finally:
+            if (accept, event) in waiters:
+                waiters.remove((accept, event))
+            if not waiters:
+                self._user_waiters.pop(identity, None)
+
+    def _wake_user(self, identity: str, row: Row) -> None:
+        for accept, event in self._user_waiters.get(identity, ()):
+            if accept(row):
+                event.set()
+
+    def media_check(self, sender: str, kind: str, session_id: str, to: str) -> str | None:
+        """pg-relay's media checks (protocol.md 3.1, steps 1-4) against the mirror; the error
+        message, or None when the frame may go."""
+        call = self.mirror.call(session_id)
+        if call is None:
+            return protocol.ERR_SESSION_NOT_FOUND
+        if call.get("state") != "Active":
+            return protocol.ERR_NOT_ACTIVE
+        if kind == "video" and call.get("call_type") != "Video":
+            return protocol.ERR_NOT_VIDEO
+        caller, callee = call.get("caller"), call.get("callee")
+        if not ((sender == caller and to == callee) or (sender == callee and to == caller)):
+            return protocol.ERR_RECIPIENT
+        return None
+
+    def statistics(self) -> dict[str, Any]:
+        calls = self.mirror.tables["call_sessions"].values()
+        return {"clients": len(self.subscribers), "streaming": self.streaming,
+                "active_calls": sum(1 for c in calls if c.get("state") == "Active"),
+                **attrs.asdict(self.stats)}

@@ -1,0 +1,57 @@
+"""This pgcall's claim on the users it serves, and clean-up after pgcalls that crashed.
+
+Owns: the instance id, the session-level advisory lock that proves the instance alive (held by a
+dedicated connection), and removing users and calls of instances whose lock is free (they
+crashed) while leaving live pgcalls' rows and ``is_ai`` users alone (protocol.md 9.5).
+Does not own: per-user presence rows (``store``).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+
+from .pg.conn import PgConnection
+from .store import CALL_LOCK
+
+log = logging.getLogger("pgcall.instances")
+
+
+def new_instance_id() -> int:
+    return secrets.randbits(62) + 1
+
+
+async def claim_instance(conn: PgConnection, instance_id: int) -> None:
+    """Hold our advisory lock on ``conn`` (kept open for pgcall's lifetime) and record us."""
+    await conn.execute("SELECT pg_advisory_lock($1)", [instance_id])
+    await conn.execute(
+        "INSERT INTO pgcall_instances (instance_id, host) VALUES ($1, $2) "
+        "ON CONFLICT (instance_id) DO NOTHING", [instance_id, socket.gethostname()])
+
+
+async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
+    """Remove what crashed instances left behind; returns how many users were removed."""
+    removed = 0
+    others = await conn.execute(
+        "SELECT instance_id FROM pgcall_instances WHERE instance_id <> $1", [instance_id])
+    for (other,) in others.rows:
+        if not (await conn.execute("SELECT pg_try_advisory_lock($1)", [other])).rows[0][0]:
+            continue  # alive: its connection holds the lock
+        try:
+            await conn.simple("BEGIN")
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
+            users = "SELECT p.identity FROM pgcall_presence p JOIN users u USING (identity) " \
+                    "WHERE p.instance_id = $1 AND NOT u.is_ai"
+            await conn.execute(f"DELETE FROM call_sessions WHERE caller IN ({users}) "
+                               f"OR callee IN ({users})", [other])
+            res = await conn.execute(f"DELETE FROM users WHERE identity IN ({users})", [other])
+            removed += res.rowcount
+            await conn.execute("DELETE FROM pgcall_presence WHERE instance_id = $1", [other])
+            await conn.execute("DELETE FROM pgcall_instances WHERE instance_id = $1", [other])
+            await conn.simple("COMMIT")
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", [other])
+    if removed:
+        log.info("removed %d users left behind by crashed pgcall instances", removed)
+    return removed

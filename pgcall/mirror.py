@@ -1,0 +1,86 @@
+"""The hub's copy of the state tables, kept exactly in step with the replication stream.
+
+Owns: the rows clients see in their snapshot (JSON-ready, in pg-relay's encoding), applying
+changes to them, and the call table the hub authorizes media with. Because the mirror is
+loaded from the stream's own snapshot and then moved by the stream alone, a session's snapshot
+taken from it can be followed by live events with nothing lost and nothing twice.
+Does not own: routing (``hub``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import rowjson
+from .pg.changes import Change, Columns, Snapshot
+from .pg.values import UNCHANGED
+
+# Table → primary key column. pg-relay's snapshot keeps the newest 250 chat messages and 200
+# transcripts (protocol.md 4.2); the mirror keeps the same.
+KEYS = {"users": "identity", "chat_messages": "id", "call_sessions": "session_id",
+        "media_settings": "id", "ai_transcripts": "id"}
+CAPS = {"chat_messages": 250, "ai_transcripts": 200}
+NEWEST_FIRST = ("chat_messages", "ai_transcripts")  # snapshot order: descending by id
+
+Row = dict[str, Any]
+
+
+class Mirror:
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Any, Row]] = {t: {} for t in KEYS}
+
+    def load(self, snapshot: Snapshot) -> None:
+        for table in KEYS:
+            rows: dict[Any, Row] = {}
+            data = snapshot.tables.get(table)
+            if data is not None:
+                for raw in data.rows:
+                    row = rowjson.encode_row(data.columns, raw)
+                    rows[self._key(table, row)] = row
+            self.tables[table] = rows
+
+    @staticmethod
+    def _key(table: str, row: Row) -> Any:
+        key = row.get(KEYS[table])
+        return int(key) if table in CAPS and key is not None else key
+
+    def apply(self, change: Change) -> tuple[Row | None, Row | None]:
+        """Apply one change; returns (new row, old row) JSON-ready, as clients will see them."""
+        table = self.tables[change.table]
+        old = _encode(change.columns, change.old) if change.old is not None else None
+        new = None
+        if change.op == "delete":
+            if old is not None:
+                table.pop(self._key(change.table, old), None)
+            return None, old
+        assert change.row is not None
+        raw = change.row
+        if any(v is UNCHANGED for v in raw.values()):
+            previous = table.get(self._key(change.table, _encode(change.columns, raw)), {})
+            new = {k: previous.get(k) for k in previous} | _encode(change.columns, raw)
+        else:
+            new = _encode(change.columns, raw)
+        if old is not None and self._key(change.table, old) != self._key(change.table, new):
+            table.pop(self._key(change.table, old), None)
+        table[self._key(change.table, new)] = new
+        cap = CAPS.get(change.table)
+        if cap is not None:
+            while len(table) > cap:
+                del table[min(table)]
+        return new, old
+
+    def rows(self, table: str) -> list[Row]:
+        if table in NEWEST_FIRST:
+            return [row for _, row in sorted(self.tables[table].items(), reverse=True)]
+        return list(self.tables[table].values())
+
+    def call(self, session_id: str) -> Row | None:
+        return self.tables["call_sessions"].get(session_id)
+
+    def settings(self) -> Row | None:
+        return self.tables["media_settings"].get(1)
+
+
+def _encode(columns: Columns, raw: dict[str, Any]) -> Row:
+    present = tuple(c for c in columns if raw.get(c[0]) is not UNCHANGED)
+    return rowjson.encode_row(present, raw)

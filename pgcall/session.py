@@ -1,0 +1,205 @@
+"""One client's WebSocket session, speaking pg-relay's protocol (protocol.md 2-6).
+
+Owns: the connection sequence (identity first, then the snapshot, then live events), handling
+the client's messages strictly one after another (so media stays in order and a message sent
+right after connecting is processed, not dropped), replies, rate limits, the sender task that
+alone writes to the socket, and the clean-up on disconnect.
+Does not own: SQL (``store``), routing (``hub``), parsing (``protocol``).
+
+Close codes: 4001 replaced by a newer connection of the same identity; 4008 too far behind
+(outbox overflow); 4029 rate limit exhausted; 1001 server shutting down; 1009 (hypercorn) a
+message over the size limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+import attrs
+import trio
+
+from . import protocol, rowjson
+from .hub import Hub
+from .outbox import CloseRequested, Outbox, OutboxLimits
+from .pg.conn import PgError
+from .ratelimit import CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, ConnectionLimits
+from .store import Store
+
+log = logging.getLogger("pgcall.session")
+
+CLOSE_REPLACED = 4001
+CLOSE_GOING_AWAY = 1001
+USER_ROW_WAIT_S = 5.0
+CLOSE_GRACE_S = 2.0  # how long a new connection waits for its own users row in the stream
+ERR_DATABASE = "Database unavailable, please retry"
+CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call"}
+
+
+@attrs.frozen
+class SessionContext:
+    hub: Hub
+    store: Store
+    outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
+    video_enabled: bool = True
+
+
+class Session:
+    def __init__(self, ctx: SessionContext, identity: str) -> None:
+        self.ctx = ctx
+        self.identity = identity
+        self.outbox = Outbox(ctx.outbox_limits)
+        self.limits = ConnectionLimits(trio.current_time())
+
+    # Subscriber interface (hub side)
+    def overflowed(self) -> None:
+        log.info("client %s too far behind; closing", self.identity[:8])
+
+    def replace(self) -> None:
+        self.outbox.request_close(CLOSE_REPLACED, "Replaced by new connection")
+
+    def reply(self, message: bytes) -> None:
+        self.outbox.put("state", message)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def handle(self, data: bytes) -> None:
+        now = trio.current_time()
+        if not self.limits.allow("message", now):
+            return self._refused("unknown")
+        settings = self.ctx.hub.mirror.settings() or {}
+        try:
+            msg = protocol.parse_message(
+                data, video_enabled=self.ctx.video_enabled,
+                max_audio_bytes=int(settings.get("audio_max_frame_bytes") or 64000),
+                max_video_bytes=int(settings.get("video_max_frame_bytes") or 512000))
+        except protocol.ProtocolError as exc:
+            self.reply(protocol.error(exc.req_type, exc.message))
+            return None
+        if isinstance(msg, protocol.Media):
+            return await self._media(msg, now)
+        return await self._control(msg, now)
+
+    def _refused(self, req_type: str) -> None:
+        self.reply(protocol.error(req_type, ERR_RATE_LIMITED))
+        if self.limits.exhausted:
+            log.warning("client %s exceeded its rate limits; closing", self.identity[:8])
+            self.outbox.request_close(CLOSE_RATE_LIMITED, ERR_RATE_LIMITED)
+
+    async def _control(self, msg: protocol.Control, now: float) -> None:
+        bucket = CONTROL_BUCKETS.get(msg.type, "control")
+        if not self.limits.allow(bucket, now):
+            return self._refused(msg.type)
+        store, me, f = self.ctx.store, self.identity, msg.fields
+        try:
+            if msg.type == "set_nickname":
+                err = await store.set_nickname(me, f["nickname"])
+            elif msg.type == "send_message":
+                err = await store.send_message(me, f["text"])
+            elif msg.type == "request_call":
+                err = await store.request_call(me, f["target"], f["call_type"])
+            elif msg.type == "accept_call":
+                err = await store.accept_call(me, f["session_id"])
+            elif msg.type == "decline_call":
+                err = await store.decline_call(me, f["session_id"])
+            else:
+                err = await store.end_call(me, f["session_id"])
+        except PgError as exc:
+            log.warning("%s from %s failed: %s", msg.type, me[:8], exc)
+            err = ERR_DATABASE
+        if err is None:
+            self.reply(protocol.ack(msg.type))
+            if msg.type in ("request_call", "accept_call", "decline_call", "end_call"):
+                log.info("%s by %s", msg.type, me[:8])
+        else:
+            self.reply(protocol.error(msg.type, err))
+        return None
+
+    async def _media(self, media: protocol.Media, now: float) -> None:
+        req_type = protocol.MEDIA_REQ_TYPES[media.kind]
+        if not self.limits.allow(media.kind, now):
+            return self._refused(req_type)
+        err = self.ctx.hub.media_check(self.identity, media.kind, media.session_id, media.to)
+        if err is None:
+            try:
+                await self.ctx.store.insert_frame(media, self.identity)
+            except PgError as exc:
+                log.debug("frame insert failed: %s", exc)
+                err = ERR_DATABASE
+        if err is not None:
+            self.reply(protocol.error(req_type, err))
+        return None
+
+    # -- the socket ------------------------------------------------------------------------------
+
+    async def run_sender(self, send: Any, done: trio.CancelScope) -> None:
+        """The only writer of this socket: drains the outbox; closes when asked, then ends
+        the session (after a grace period for the peer's half of the close handshake)."""
+        try:
+            while True:
+                data = await self.outbox.get()
+                await send({"type": "websocket.send", "bytes": data})
+        except CloseRequested as req:
+            log.info("closing %s: %d %s", self.identity[:8], req.code, req.reason)
+            await send({"type": "websocket.close", "code": req.code, "reason": req.reason})
+            await trio.sleep(CLOSE_GRACE_S)
+            done.cancel()
+
+
+def token_from(scope: dict[str, Any]) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    token = (query.get("token") or [""])[0]
+    return token or None  # an empty value counts as absent (protocol.md 1.5)
+
+
+async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: Any,
+                           send: Any) -> None:
+    first = await receive()
+    if first["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    try:
+        identity, token = await ctx.store.resolve_identity(token_from(scope))
+    except PgError as exc:
+        log.warning("cannot resolve identity: %s", exc)
+        await send({"type": "websocket.close", "code": 1011, "reason": "Database unavailable"})
+        return
+    session = Session(ctx, identity)
+    session.reply(protocol.identity(identity, token))  # always the first message
+    previous = ctx.hub.claim(session)
+    if previous is not None:
+        previous.replace()
+    log.info("client %s connected", identity[:8])
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(session.run_sender, send, nursery.cancel_scope)
+            try:
+                connected_at = await ctx.store.connect_user(identity)
+                mark = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, connected_at)
+                with trio.move_on_after(USER_ROW_WAIT_S):
+                    # The snapshot then holds the client's own row (protocol.md 4.1).
+                    await ctx.hub.wait_user(identity, lambda r: r["connected_at"] >= mark)
+            except PgError as exc:
+                log.warning("cannot register %s: %s", identity[:8], exc)
+            ctx.hub.subscribe(session)
+            while True:
+                event = await receive()
+                if event["type"] == "websocket.disconnect":
+                    break
+                if session.outbox.close_request is not None:
+                    continue  # closing: drain until the peer is gone
+                data = event.get("bytes")
+                if data is None:
+                    data = (event.get("text") or "").encode()
+                await session.handle(data)
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            owner = ctx.hub.release(session)
+            log.info("client %s disconnected", identity[:8])
+            if owner:
+                try:
+                    await ctx.store.disconnect_user(identity)
+                except PgError as exc:
+                    log.warning("cannot remove %s: %s", identity[:8], exc)
