@@ -27,7 +27,7 @@ from .pg.migrate import migrate
 from .pg.pool import Pool, open_pool
 from .reaper import run_reaper
 from .replication import PostgresSource, ReplicationStatus, run_replication
-from .session import SessionContext, handle_websocket
+from .session import CLOSE_GOING_AWAY, SessionContext, handle_websocket
 from .store import Store
 from .web import WebApp
 
@@ -96,18 +96,27 @@ def make_health(pool: Pool, replication: ReplicationStatus):  # type: ignore[no-
     return health
 
 
-async def serve(config: Config, *,
+async def serve(config: Config, shutdown: trio.Event | None = None, *,
                 task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
-    """Run pgcall until cancelled."""
+    """Run pgcall until ``shutdown`` is set (then close clients with 1001) or cancelled."""
     root = frontend_root(config.frontend)
     # Bind first: a busy port is reported before the database is started. hypercorn takes the
     # socket over (closing a detached socket does nothing).
     sock = listening_socket(config.host, config.port)
     with contextlib.closing(sock):
-        await _serve(config, root, sock, task_status)
+        await _serve(config, root, sock, shutdown if shutdown is not None else trio.Event(),
+                     task_status)
 
 
-async def _serve(config: Config, root: Path, sock: socket.socket,
+async def close_clients(hub: Hub, code: int, reason: str, grace_s: float) -> None:
+    """Ask every session to close, and give them ``grace_s`` to send the close frame."""
+    for sub in list(hub.owners.values()):
+        sub.outbox.request_close(code, reason)
+    with trio.move_on_after(grace_s):
+        await hub.wait_no_owners()
+
+
+async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio.Event,
                  task_status: trio.TaskStatus[Running]) -> None:
     async with open_database(config) as dsn, open_pool(dsn, config.pool_size) as pool:
         instance_id = new_instance_id()
@@ -130,5 +139,8 @@ async def _serve(config: Config, root: Path, sock: socket.socket,
                     task_status=task_status))
                 log.info("pgcall ready on %s (frontend %s)", url, root)
                 task_status.started(Running(url=url, dsn=dsn))
+                await shutdown.wait()
+                await close_clients(hub, CLOSE_GOING_AWAY, "Server shutting down", 1.5)
+                nursery.cancel_scope.cancel()
         finally:
             keeper.close()

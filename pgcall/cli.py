@@ -33,6 +33,7 @@ log = logging.getLogger("pgcall")
 
 EXIT_FAILURE = 1  # start-up failed (bad database, busy port, ...)
 EXIT_USAGE = 2  # argparse's own code for bad arguments
+SHUTDOWN_DEADLINE_S = 3.0  # clients closed, stream and database stopped well within 5 s
 
 
 def _positive_float(text: str) -> float:
@@ -115,13 +116,22 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
 async def _run_until_signal(config: Config) -> None:
     from .app import serve
 
+    shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve, config)
+
+            async def serve_then_stop() -> None:
+                await serve(config, shutdown)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(serve_then_stop)
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)
-                nursery.cancel_scope.cancel()
-                break
+                shutdown.set()
+                # A second signal, or the deadline, ends it at once.
+                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE_S
+                async for _ in signals:
+                    nursery.cancel_scope.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

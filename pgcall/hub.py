@@ -52,6 +52,7 @@ class Hub:
         self.mirror = Mirror()
         self.subscribers: dict[str, Subscriber] = {}  # who receives events, by identity
         self.owners: dict[str, Subscriber] = {}  # the connection that owns each identity here
+        self._released = trio.Event()
         self.ready = trio.Event()  # the first snapshot is loaded
         self.streaming = False
         self.stats = HubStats()
@@ -170,8 +171,14 @@ class Hub:
             del self.subscribers[sub.identity]
         if self.owners.get(sub.identity) is sub:
             del self.owners[sub.identity]
+            self._released.set()
             return True
         return False
+
+    async def wait_no_owners(self) -> None:
+        while self.owners:
+            self._released = trio.Event()
+            await self._released.wait()
 
     async def wait_user(self, identity: str, accept: Callable[[Row], bool]) -> None:
         """Wait until the stream has shown a users row of ``identity`` that ``accept``s."""
