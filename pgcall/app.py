@@ -10,6 +10,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -19,6 +20,7 @@ from .config import Config
 from .httpserver import listening_socket, serve_http
 from .hub import Hub
 from .instances import claim_instance, clean_dead_instances, new_instance_id
+from .metrics import Metrics
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
 from .pg.conn import PgConnection, PgError
@@ -125,15 +127,21 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             await claim_instance(keeper, instance_id)
             await clean_dead_instances(keeper, instance_id)
             hub, status = Hub(), ReplicationStatus()
-            ctx = SessionContext(hub=hub, store=Store(pool, instance_id))
+            metrics = Metrics(hub, status)
+            ctx = SessionContext(
+                hub=hub, store=Store(pool, instance_id),
+                allowed_origins=config.allowed_origins, join_secret=config.join_secret,
+                secure=config.certfile is not None, on_latency=metrics.frame_latency.observe)
 
             async def websocket(scope: dict, receive: object, send: object) -> None:
                 await handle_websocket(ctx, scope, receive, send)
 
-            app = WebApp(root, health=make_health(pool, status), websocket=websocket)
+            app = WebApp(root, health=make_health(pool, status), websocket=websocket,
+                         metrics=metrics.render)
             async with trio.open_nursery() as nursery:
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
-                nursery.start_soon(run_reaper, pool, config.retain_s)
+                nursery.start_soon(partial(run_reaper, pool, config.retain_s,
+                                           deleted=metrics.reaped))
                 url = await nursery.start(lambda task_status: serve_http(
                     app, sock, certfile=config.certfile, keyfile=config.keyfile,
                     task_status=task_status))

@@ -91,6 +91,12 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM): serve https and wss")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
+                   help="comma-separated extra web origins that may open WebSockets ('*': any); "
+                        "the page's own origin and localhost are always allowed")
+    p.add_argument("--join-secret", default=env.get("PGCALL_JOIN_SECRET") or None,
+                   help="a secret clients must present (?secret=...) to connect "
+                        "(env PGCALL_JOIN_SECRET)")
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
@@ -110,7 +116,9 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
     return Config(dsn=args.dsn, host=args.host, port=args.port, data_dir=data_dir,
                   frontend=args.frontend, retain_s=args.retain, log_level=args.log_level,
                   log_format=args.log_format, certfile=args.certfile, keyfile=args.keyfile,
-                  path_env=env.get("PATH"))
+                  allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",")
+                                        if o.strip()),
+                  join_secret=args.join_secret, path_env=env.get("PATH"))
 
 
 async def _run_until_signal(config: Config) -> None:

@@ -43,6 +43,7 @@ class HubStats:
     frames_in: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
     frames_out: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
     frames_unroutable: int = 0
+    frames_dropped: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
     transactions: int = 0
     restarts: int = 0
 
@@ -57,8 +58,20 @@ class Hub:
         self.streaming = False
         self.stats = HubStats()
         self._user_waiters: dict[str, list[tuple[Callable[[Row], bool], trio.Event]]] = {}
-        # Called with (kind, session_id, from_id, seq) for every frame routed (metrics hook).
-        self.on_frame: Callable[[str, str, str, int], None] | None = None
+        # When a local client's frame entered pgcall (trio time), by (kind, session, from, seq):
+        # the recipient's sender measures pgcall's own latency from it. Bounded.
+        self.inflight: dict[tuple[str, str, str, int], float] = {}
+
+    INFLIGHT_MAX = 10_000
+
+    def frame_received(self, kind: str, session_id: str, from_id: str, seq: int) -> None:
+        if len(self.inflight) >= self.INFLIGHT_MAX:
+            self.inflight.clear()  # frames that never came back (e.g. a stream restart)
+        self.inflight[(kind, session_id, from_id, seq)] = trio.current_time()
+
+    def frame_dropped(self, kind: str) -> None:
+        if kind in self.stats.frames_dropped:
+            self.stats.frames_dropped[kind] += 1
 
     # -- the stream side ---------------------------------------------------------------------
 
@@ -124,13 +137,14 @@ class Hub:
             extra["rms"] = rowjson.float4_text(extra["rms"])
         session_id = str(row["session_id"])
         header = protocol.media_header(kind, session_id, row["from_id"], row["seq"], extra)
-        self._deliver(sub, kind, protocol.encode_media(kind, header, payload))  # type: ignore[arg-type]
+        stamp = self.inflight.pop((kind, session_id, row["from_id"], row["seq"]), None)
+        self._deliver(sub, kind, protocol.encode_media(kind, header, payload),  # type: ignore[arg-type]
+                      stamp)
         self.stats.frames_out[kind] += 1
-        if self.on_frame is not None:
-            self.on_frame(kind, session_id, row["from_id"], row["seq"])
 
-    def _deliver(self, sub: Subscriber, kind: Kind, message: bytes) -> None:
-        if not sub.outbox.put(kind, message):
+    def _deliver(self, sub: Subscriber, kind: Kind, message: bytes,
+                 stamp: float | None = None) -> None:
+        if not sub.outbox.put(kind, message, stamp):
             sub.overflowed()
 
     # -- the session side --------------------------------------------------------------------

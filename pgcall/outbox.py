@@ -10,6 +10,7 @@ here ever blocks the hub. Does not own: sending (``session``).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Literal
 
 import attrs
@@ -29,9 +30,14 @@ class OutboxLimits:
 
 
 class Outbox:
-    def __init__(self, limits: OutboxLimits | None = None) -> None:
+    def __init__(self, limits: OutboxLimits | None = None,
+                 on_drop: Callable[[Kind], None] | None = None) -> None:
         self.limits = limits or OutboxLimits()
-        self._items: deque[tuple[Kind, bytes]] = deque()
+        self.on_drop = on_drop
+        # (kind, message, stamp): the stamp (trio time the frame entered pgcall, or None) lets
+        # the sender measure pgcall's own latency once the message is on the wire.
+        self._items: deque[tuple[Kind, bytes, float | None]] = deque()
+        self.last_stamp: float | None = None
         self._counts = {"state": 0, "audio": 0, "video": 0}
         self._bytes = 0
         self._lot = trio.lowlevel.ParkingLot()
@@ -47,12 +53,14 @@ class Outbox:
         return self._bytes
 
     def _drop_oldest(self, kind: Kind) -> None:
-        for i, (k, data) in enumerate(self._items):
+        for i, (k, data, _) in enumerate(self._items):
             if k == kind:
                 del self._items[i]
                 self._counts[kind] -= 1
                 self._bytes -= len(data)
                 self.dropped[kind] += 1
+                if self.on_drop is not None:
+                    self.on_drop(kind)
                 return
 
     def request_close(self, code: int, reason: str) -> None:
@@ -61,11 +69,11 @@ class Outbox:
             self.close_request = (code, reason)
         self._lot.unpark_all()
 
-    def put(self, kind: Kind, data: bytes) -> bool:
+    def put(self, kind: Kind, data: bytes, stamp: float | None = None) -> bool:
         """Queue ``data``; False once the outbox has overflowed (the client must go)."""
         if self.overflowed or self.close_request is not None:
             return False
-        self._items.append((kind, data))
+        self._items.append((kind, data, stamp))
         self._counts[kind] += 1
         self._bytes += len(data)
         if kind == "video" and self._counts["video"] > self.limits.max_video:
@@ -85,7 +93,7 @@ class Outbox:
     def get_nowait(self) -> bytes | None:
         if not self._items:
             return None
-        kind, data = self._items.popleft()
+        kind, data, self.last_stamp = self._items.popleft()
         self._counts[kind] -= 1
         self._bytes -= len(data)
         return data

@@ -6,14 +6,17 @@ right after connecting is processed, not dropped), replies, rate limits, the sen
 alone writes to the socket, and the clean-up on disconnect.
 Does not own: SQL (``store``), routing (``hub``), parsing (``protocol``).
 
-Close codes: 4001 replaced by a newer connection of the same identity; 4008 too far behind
+Close codes: 4001 replaced by a newer connection of the same identity; 4003 join secret
+missing or wrong; 4008 too far behind
 (outbox overflow); 4029 rate limit exhausted; 1001 server shutting down; 1009 (hypercorn) a
 message over the size limit.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,6 +25,7 @@ import trio
 
 from . import protocol, rowjson
 from .hub import Hub
+from .origin import origin_allowed
 from .outbox import CloseRequested, Outbox, OutboxLimits
 from .pg.conn import PgError
 from .ratelimit import CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, ConnectionLimits
@@ -30,6 +34,7 @@ from .store import Store
 log = logging.getLogger("pgcall.session")
 
 CLOSE_REPLACED = 4001
+CLOSE_SECRET = 4003  # --join-secret is set and the client gave none or a wrong one
 CLOSE_GOING_AWAY = 1001
 USER_ROW_WAIT_S = 5.0
 CLOSE_GRACE_S = 2.0  # how long a new connection waits for its own users row in the stream
@@ -43,13 +48,18 @@ class SessionContext:
     store: Store
     outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
     video_enabled: bool = True
+    allowed_origins: tuple[str, ...] = ()
+    join_secret: str | None = None
+    secure: bool = False  # served over TLS
+    # Observes pgcall's own latency of each relayed frame (receive → send), in seconds.
+    on_latency: Callable[[float], None] | None = None
 
 
 class Session:
     def __init__(self, ctx: SessionContext, identity: str) -> None:
         self.ctx = ctx
         self.identity = identity
-        self.outbox = Outbox(ctx.outbox_limits)
+        self.outbox = Outbox(ctx.outbox_limits, on_drop=ctx.hub.frame_dropped)
         self.limits = ConnectionLimits(trio.current_time())
 
     # Subscriber interface (hub side)
@@ -120,8 +130,10 @@ class Session:
         req_type = protocol.MEDIA_REQ_TYPES[media.kind]
         if not self.limits.allow(media.kind, now):
             return self._refused(req_type)
-        err = self.ctx.hub.media_check(self.identity, media.kind, media.session_id, media.to)
+        hub = self.ctx.hub
+        err = hub.media_check(self.identity, media.kind, media.session_id, media.to)
         if err is None:
+            hub.frame_received(media.kind, media.session_id, self.identity, media.seq)
             try:
                 await self.ctx.store.insert_frame(media, self.identity)
             except PgError as exc:
@@ -136,10 +148,14 @@ class Session:
     async def run_sender(self, send: Any, done: trio.CancelScope) -> None:
         """The only writer of this socket: drains the outbox; closes when asked, then ends
         the session (after a grace period for the peer's half of the close handshake)."""
+        outbox, observe = self.outbox, self.ctx.on_latency
         try:
             while True:
-                data = await self.outbox.get()
+                data = await outbox.get()
+                stamp = outbox.last_stamp
                 await send({"type": "websocket.send", "bytes": data})
+                if stamp is not None and observe is not None:
+                    observe(trio.current_time() - stamp)
         except CloseRequested as req:
             log.info("closing %s: %d %s", self.identity[:8], req.code, req.reason)
             await send({"type": "websocket.close", "code": req.code, "reason": req.reason})
@@ -147,20 +163,43 @@ class Session:
             done.cancel()
 
 
-def token_from(scope: dict[str, Any]) -> str | None:
+def query_param(scope: dict[str, Any], name: str) -> str | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    token = (query.get("token") or [""])[0]
-    return token or None  # an empty value counts as absent (protocol.md 1.5)
+    value = (query.get(name) or [""])[0]
+    return value or None  # an empty value counts as absent (protocol.md 1.5)
+
+
+def header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def admit(ctx: SessionContext, scope: dict[str, Any], send: Any) -> bool:
+    """Origin check (refused: HTTP 403, no socket) and join secret (refused: close 4003)."""
+    if not origin_allowed(header(scope, b"origin"), header(scope, b"host"), ctx.secure,
+                          ctx.allowed_origins):
+        log.warning("refused a WebSocket from origin %s", header(scope, b"origin"))
+        await send({"type": "websocket.close", "code": 1008})
+        return False
+    await send({"type": "websocket.accept"})
+    if ctx.join_secret is not None:
+        given = query_param(scope, "secret") or ""
+        if not hmac.compare_digest(given.encode(), ctx.join_secret.encode()):
+            await send({"type": "websocket.close", "code": CLOSE_SECRET,
+                        "reason": "Join secret required"})
+            return False
+    return True
 
 
 async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: Any,
                            send: Any) -> None:
     first = await receive()
-    if first["type"] != "websocket.connect":
+    if first["type"] != "websocket.connect" or not await admit(ctx, scope, send):
         return
-    await send({"type": "websocket.accept"})
     try:
-        identity, token = await ctx.store.resolve_identity(token_from(scope))
+        identity, token = await ctx.store.resolve_identity(query_param(scope, "token"))
     except PgError as exc:
         log.warning("cannot resolve identity: %s", exc)
         await send({"type": "websocket.close", "code": 1011, "reason": "Database unavailable"})

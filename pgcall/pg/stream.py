@@ -65,6 +65,7 @@ class ReplicationStream:
         self._next_status = 0.0
         self.server_wal_end = start
         self.last_message_at = time.time()
+        self.last_commit_time = 0  # of the last transaction handed out (PostgreSQL epoch, µs)
 
     def ack(self, lsn: Lsn) -> None:
         if lsn > self._acked:
@@ -73,7 +74,8 @@ class ReplicationStream:
     def statistics(self) -> dict[str, Any]:
         return {"slot": self.slot, "acked_lsn": str(self._acked),
                 "received_lsn": str(self._last_end), "server_wal_end": str(self.server_wal_end),
-                "lag_bytes": max(0, int(self.server_wal_end) - int(self._acked))}
+                "lag_bytes": max(0, int(self.server_wal_end) - int(self._acked)),
+                "last_commit_time": self.last_commit_time}
 
     async def _send_status(self, reply: bool = False) -> None:
         self._next_status = trio.current_time() + STATUS_INTERVAL_S
@@ -108,6 +110,7 @@ class ReplicationStream:
             txn = self._assembler.feed(msg.payload)
             if txn is not None:
                 self._last_end = txn.end_lsn
+                self.last_commit_time = txn.commit_time
                 return txn
 
 
