@@ -19,7 +19,7 @@ import trio
 from .config import Config
 from .httpserver import listening_socket, serve_http
 from .hub import Hub
-from .instances import claim_instance, clean_dead_instances, new_instance_id
+from .instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
 from .metrics import Metrics
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
@@ -139,6 +139,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             app = WebApp(root, health=make_health(pool, status), websocket=websocket,
                          metrics=metrics.render)
             async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_keeper, dsn, instance_id, keeper)
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
                 nursery.start_soon(partial(run_reaper, pool, config.retain_s,
                                            deleted=metrics.reaped))

@@ -12,7 +12,9 @@ import logging
 import secrets
 import socket
 
-from .pg.conn import PgConnection
+import trio
+
+from .pg.conn import PgConnection, PgError
 from .store import CALL_LOCK
 
 log = logging.getLogger("pgcall.instances")
@@ -55,3 +57,35 @@ async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
     if removed:
         log.info("removed %d users left behind by crashed pgcall instances", removed)
     return removed
+
+
+async def run_keeper(dsn: str, instance_id: int, first: PgConnection,
+                     retry_s: float = 1.0) -> None:
+    """Hold the liveness lock for ever: when the keeper connection dies (PostgreSQL restarted,
+    connection cut), reconnect and claim again. Never returns."""
+    conn: PgConnection | None = first
+    while True:
+        if conn is None:
+            try:
+                conn = await PgConnection.connect(dsn)
+                await claim_instance(conn, instance_id)
+                log.info("instance lock re-claimed after a lost connection")
+            except PgError as exc:
+                if conn is not None:
+                    conn.close()
+                conn = None
+                log.debug("keeper cannot reconnect yet: %s", exc)
+                await trio.sleep(retry_s)
+                continue
+        try:
+            # Idle until the server says something: on a keeper that is a closed connection.
+            while True:
+                await trio.lowlevel.wait_readable(conn.pgconn.socket)
+                conn.pgconn.consume_input()
+                if conn.pgconn.status != 0:  # CONNECTION_OK is 0
+                    break
+        except Exception as exc:
+            log.debug("keeper connection lost: %s", exc)
+        finally:
+            conn.close()
+        conn = None
