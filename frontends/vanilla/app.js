@@ -1,0 +1,503 @@
+/**
+ * UI glue for the vanilla frontend: wires RelayClient state and CallMedia to the DOM of
+ * index.html. All protocol, state and media logic lives in lib/; this file only renders and
+ * turns clicks into control messages (protocol.md §3).
+ */
+
+import { RelayClient } from './lib/client.js';
+import { CallMedia } from './lib/media.js';
+import { DEFAULT_SETTINGS, isVideoCall } from './lib/state.js';
+import { MediaStats } from './lib/stats.js';
+
+const $ = (id) => document.getElementById(id);
+
+const params = new URLSearchParams(location.search);
+const relayUrl = params.get('relay') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+
+const client = new RelayClient({ url: relayUrl });
+const stats = new MediaStats();
+window.pgcallStats = stats;
+window.pgcallClient = client;
+
+let media = null; // CallMedia of the active call
+let dismissedIncoming = null; // session we answered locally; hide its dialog until the update
+let hungUp = null; // session we ended locally; ignore it until the delete arrives
+let nicknameTouched = false;
+const dirty = new Set(['users', 'chat', 'calls']);
+let renderQueued = false;
+
+// ---------------------------------------------------------------- helpers
+
+function shortHex(id) {
+  return typeof id === 'string' && id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : String(id ?? '');
+}
+
+function nameOf(identity) {
+  const u = client.users.get(identity);
+  return (u && u.nickname) || shortHex(identity);
+}
+
+function hueOf(identity) {
+  let h = 0;
+  for (const ch of String(identity)) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return h;
+}
+
+function initials(name) {
+  const parts = String(name).replace(/[^\p{L}\p{N} ]/gu, ' ').trim().split(/\s+/);
+  const letters = parts.length > 1 ? parts[0][0] + parts[1][0] : (parts[0] || '?').slice(0, 2);
+  return letters.toUpperCase();
+}
+
+function paintAvatar(el, identity) {
+  el.textContent = initials(nameOf(identity));
+  el.style.setProperty('--hue', hueOf(identity));
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function settings() {
+  return client.settings ?? DEFAULT_SETTINGS;
+}
+
+const recentToasts = new Map();
+function toast(text, kind = 'error') {
+  const now = Date.now();
+  if (recentToasts.get(text) > now - 3000) return; // media errors can repeat 20×/s
+  recentToasts.set(text, now);
+  const node = el('div', `toast toast-${kind}`, text);
+  node.setAttribute('data-testid', 'toast');
+  $('toasts').append(node);
+  setTimeout(() => node.classList.add('leaving'), 3600);
+  setTimeout(() => node.remove(), 4000);
+}
+
+function send(obj) {
+  if (!client.send(obj)) toast('Not connected to the server');
+}
+
+function scheduleRender(...what) {
+  for (const w of what) dirty.add(w);
+  if (renderQueued) return;
+  renderQueued = true;
+  queueMicrotask(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
+// ---------------------------------------------------------------- rendering
+
+function render() {
+  const parts = new Set(dirty);
+  dirty.clear();
+  renderHeader();
+  if (parts.has('users')) renderUsers();
+  if (parts.has('chat') || parts.has('users')) renderChat();
+  renderCalls();
+  syncMedia();
+}
+
+function renderHeader() {
+  const me = client.identity;
+  $('my-identity').textContent = me ? `${nameOf(me)} · ${me.slice(0, 8)}` : '—';
+  $('my-identity').title = me ? `Your identity: ${me}` : 'Your identity';
+  const nick = $('nickname-input');
+  const mine = me && client.users.get(me);
+  if (mine && !nicknameTouched && document.activeElement !== nick) nick.value = mine.nickname;
+  const online = client.connected;
+  nick.disabled = !online;
+  $('nickname-save').disabled = !online;
+  $('chat-input').disabled = !online;
+  $('chat-send').disabled = !online;
+}
+
+function renderUsers() {
+  const me = client.identity;
+  const list = $('user-list');
+  const users = [...client.users.values()].sort((a, b) => {
+    if (a.identity === me) return -1;
+    if (b.identity === me) return 1;
+    return (a.nickname || a.identity).localeCompare(b.nickname || b.identity);
+  });
+  const iAmBusy = Boolean(me && client.callOf(me));
+  list.replaceChildren(...users.map((u) => userRow(u, me, iAmBusy)));
+  $('user-count').textContent = String(users.length);
+  $('user-empty').hidden = users.length > 0;
+  $('user-empty').textContent = client.connected ? 'Nobody here yet.' : 'Waiting for the server…';
+}
+
+function userRow(user, me, iAmBusy) {
+  const li = el('li', 'user');
+  li.dataset.identity = user.identity;
+  li.setAttribute('data-testid', 'user');
+  const avatar = el('div', 'avatar');
+  paintAvatar(avatar, user.identity);
+  const main = el('div', 'user-main');
+  main.append(el('div', 'user-name', user.nickname || shortHex(user.identity)));
+  const meta = el('div', 'user-meta');
+  meta.append(el('span', 'mono', shortHex(user.identity)));
+  const call = client.callOf(user.identity);
+  if (user.identity === me) {
+    li.classList.add('me');
+    meta.append(el('span', 'tag tag-you', 'you'));
+  } else if (call) {
+    const ringing = String(call.state).toLowerCase() !== 'active';
+    const tag = el('span', ringing ? 'tag tag-ringing' : 'tag tag-busy', ringing ? 'ringing' : 'in a call');
+    tag.setAttribute('data-testid', 'busy');
+    meta.append(tag);
+  }
+  main.append(meta);
+  li.append(avatar, main);
+  if (user.identity !== me && !iAmBusy) {
+    const actions = el('div', 'user-actions');
+    const disabled = !client.connected || Boolean(call);
+    for (const [kind, label] of [['Video', 'Video call'], ['Voice', 'Voice call']]) {
+      const b = el('button', 'btn btn-small', label);
+      b.type = 'button';
+      b.dataset.action = 'call';
+      b.dataset.callType = kind;
+      b.setAttribute('data-testid', kind === 'Video' ? 'call-video' : 'call-voice');
+      b.disabled = disabled;
+      actions.append(b);
+    }
+    li.append(actions);
+  }
+  return li;
+}
+
+const chatNodes = new Map(); // message id -> <li>
+function renderChat() {
+  const log = $('chat-log');
+  const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+  const me = client.identity;
+  const wanted = new Set();
+  const nodes = client.messages.map((m) => {
+    wanted.add(m.id);
+    let li = chatNodes.get(m.id);
+    if (!li) {
+      li = el('li', 'msg');
+      li.dataset.id = m.id;
+      li.setAttribute('data-testid', 'chat-message');
+      const head = el('div', 'msg-head');
+      head.append(el('span', 'msg-author'), el('time', 'msg-time'));
+      li.append(head, el('div', 'msg-body', m.text ?? ''));
+      chatNodes.set(m.id, li);
+    }
+    li.classList.toggle('mine', m.sender === me);
+    const author = li.querySelector('.msg-author');
+    author.textContent = m.sender === me ? 'You' : nameOf(m.sender);
+    li.style.setProperty('--hue', hueOf(m.sender));
+    const t = li.querySelector('.msg-time');
+    const when = new Date(m.sent_at);
+    t.textContent = Number.isNaN(when.getTime()) ? '' : when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    t.dateTime = m.sent_at ?? '';
+    return li;
+  });
+  for (const id of chatNodes.keys()) if (!wanted.has(id)) chatNodes.delete(id);
+  const last = client.messages.at(-1);
+  const grew = log.lastElementChild?.dataset.id !== last?.id;
+  log.replaceChildren(...nodes);
+  $('chat-empty').hidden = nodes.length > 0 || !client.connected;
+  if (nearBottom || (grew && last?.sender === me)) log.scrollTop = log.scrollHeight;
+}
+
+function renderCalls() {
+  const me = client.identity;
+  // Incoming dialog.
+  const incoming = client.incomingCall();
+  const dialog = $('incoming-dialog');
+  if (incoming && incoming.session_id !== dismissedIncoming) {
+    const video = isVideoCall(incoming);
+    $('incoming-title').textContent = `Incoming ${video ? 'video' : 'voice'} call`;
+    $('incoming-from').textContent = `from ${nameOf(incoming.caller)}`;
+    paintAvatar($('incoming-avatar'), incoming.caller);
+    if (!dialog.open) dialog.showModal();
+  } else if (dialog.open) {
+    dialog.close();
+  }
+  // Outgoing "Ringing…".
+  const outgoing = client.outgoingCall();
+  const banner = $('outgoing-banner');
+  banner.hidden = !outgoing || outgoing.session_id === hungUp;
+  if (outgoing) {
+    $('outgoing-name').textContent = `Calling ${nameOf(outgoing.callee)}`;
+    $('outgoing-kind').textContent = `${isVideoCall(outgoing) ? 'Video' : 'Voice'} call · Ringing…`;
+    paintAvatar($('outgoing-avatar'), outgoing.callee);
+  }
+  // Call view.
+  const active = visibleActiveCall();
+  document.body.classList.toggle('in-call', Boolean(active));
+  $('call-view').hidden = !active;
+  if (active) {
+    const peer = client.peerOf(active);
+    const video = isVideoCall(active);
+    $('call-title').textContent = `${video ? 'Video' : 'Voice'} call with ${nameOf(peer)}`;
+    paintAvatar($('remote-avatar'), peer);
+    $('remote-caption').textContent = video ? 'Waiting for video…' : nameOf(peer);
+    $('toggle-camera').hidden = !video;
+    $('local-video').hidden = !video || (media?.cameraOff ?? false);
+  }
+  if (!me) document.body.classList.remove('in-call');
+}
+
+function visibleActiveCall() {
+  const active = client.activeCall();
+  return active && active.session_id !== hungUp ? active : null;
+}
+
+// ---------------------------------------------------------------- media lifecycle
+
+function syncMedia() {
+  const active = visibleActiveCall();
+  if (media && (!active || media.call.session_id !== active.session_id)) {
+    media.stop();
+    media = null;
+    setTalking(false);
+    resetCallButtons();
+  }
+  if (active && !media) {
+    media = new CallMedia({
+      client,
+      call: active,
+      settings: settings(),
+      localVideo: $('local-video'),
+      remoteVideo: $('remote-video'),
+      stats,
+      onTalking: setTalking,
+      onError: (message) => toast(message),
+    });
+    media.start().catch((err) => toast(`Media failed: ${err.message}`));
+  } else if (media && client.settings && media.settings !== client.settings) {
+    media.updateSettings(client.settings);
+  }
+}
+
+function resetCallButtons() {
+  $('toggle-mic').setAttribute('aria-pressed', 'false');
+  $('toggle-mic').querySelector('.label').textContent = 'Mute mic';
+  $('toggle-camera').setAttribute('aria-pressed', 'false');
+  $('toggle-camera').querySelector('.label').textContent = 'Camera off';
+}
+
+function setTalking(talking) {
+  $('talking-indicator').hidden = !talking;
+  $('remote-avatar').classList.toggle('talking', talking);
+}
+
+// ---------------------------------------------------------------- timers: call clock and stats
+
+setInterval(() => {
+  const active = visibleActiveCall();
+  if (!active) return;
+  const started = Date.parse(active.answered_at ?? active.created_at);
+  const secs = Number.isNaN(started) ? 0 : Math.max(0, Math.floor((Date.now() - started) / 1000));
+  const mm = String(Math.floor(secs / 60)).padStart(2, '0');
+  const ss = String(secs % 60).padStart(2, '0');
+  $('call-timer').textContent = `${mm}:${ss}`;
+}, 1000);
+
+setInterval(() => {
+  const overlay = $('stats-overlay');
+  if (overlay.hidden) return;
+  const s = stats.summary(performance.now());
+  const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+  const rows = [
+    ['video fps sent', s.videoFpsSent.toFixed(0)],
+    ['video fps received', s.videoFpsReceived.toFixed(0)],
+    ['audio frames/s sent', s.audioFpsSent.toFixed(0)],
+    ['audio frames/s received', s.audioFpsReceived.toFixed(0)],
+    ['last / avg frame sent', `${kb(s.videoLastSentBytes)} / ${kb(s.videoAvgSentBytes)}`],
+    ['last / avg frame received', `${kb(s.videoLastReceivedBytes)} / ${kb(s.videoAvgReceivedBytes)}`],
+    ['jitter depth', `${s.jitterDepthMs} ms`],
+    ['dropped (received audio)', String(s.droppedFrames)],
+    ['concealed', String(s.concealedFrames)],
+    ['skipped (not sent)', String(s.skippedFrames)],
+  ];
+  const dl = el('dl');
+  dl.style.display = 'contents';
+  for (const [k, v] of rows) dl.append(el('dt', '', k), el('dd', '', v));
+  overlay.replaceChildren(dl);
+}, 500);
+
+// ---------------------------------------------------------------- client events
+
+const STATUS_TEXT = {
+  connecting: 'Connecting…',
+  open: 'Connected',
+  reconnecting: 'Reconnecting…',
+  replaced: 'Open in another tab',
+  'need-secret': 'Secret required',
+  closed: 'Disconnected',
+};
+
+let everConnected = false;
+
+function renderStatus(detail) {
+  const status = detail.status;
+  if (status === 'open') everConnected = true;
+  // Until the first success, retries are still just "connecting".
+  const shown = status === 'reconnecting' && !everConnected ? 'connecting' : status;
+  const pill = $('conn-status');
+  pill.className = `pill pill-${shown}`;
+  pill.querySelector('.pill-text').textContent = STATUS_TEXT[shown] ?? shown;
+  const banner = $('conn-banner');
+  const text = $('conn-banner-text');
+  banner.hidden = status === 'open';
+  banner.classList.toggle('banner-bad', ['replaced', 'closed', 'need-secret'].includes(status));
+  $('reconnect-now').hidden = status !== 'replaced';
+  if (status === 'connecting') text.textContent = 'Connecting to the server…';
+  else if (status === 'reconnecting') {
+    const secs = Math.max(1, Math.round(detail.retryInMs / 1000));
+    text.textContent = everConnected
+      ? `Connection lost. Reconnecting in ${secs} s…`
+      : `Connecting to the server… retrying in ${secs} s`;
+  } else if (status === 'replaced') {
+    text.textContent = 'This identity was opened in another tab or window, so this one stopped.';
+  } else if (status === 'need-secret') text.textContent = 'This server needs a join secret.';
+  else if (status === 'closed') text.textContent = 'Disconnected.';
+  if (status === 'need-secret') {
+    $('secret-hint').textContent = detail.hadSecret ? 'That secret was not accepted. Try again.' : 'Ask whoever runs it.';
+    if (!$('secret-dialog').open) $('secret-dialog').showModal();
+  }
+  scheduleRender('users');
+}
+
+client.addEventListener('status', (ev) => renderStatus(ev.detail));
+client.addEventListener('state', (ev) => {
+  const table = ev.detail.table;
+  if (table === 'users' || table === 'identity') scheduleRender('users', 'chat');
+  else if (table === 'chat_messages') scheduleRender('chat');
+  else if (table === 'call_sessions') {
+    // Forget local overrides once the server has caught up.
+    if (hungUp && !client.calls.has(hungUp)) hungUp = null;
+    if (dismissedIncoming && !client.incomingCall()) dismissedIncoming = null;
+    scheduleRender('users');
+  } else scheduleRender();
+});
+client.addEventListener('error', (ev) => {
+  // If the server refused to end the call, show it again rather than hide a live call.
+  if (ev.detail.req_type === 'end_call' && hungUp) {
+    hungUp = null;
+    scheduleRender('users');
+  }
+  toast(`${ev.detail.req_type}: ${ev.detail.message}`);
+});
+client.addEventListener('ack', (ev) => {
+  if (ev.detail.req_type === 'set_nickname') {
+    nicknameTouched = false;
+    toast('Nickname saved', 'info');
+  }
+});
+
+// ---------------------------------------------------------------- user actions
+
+$('nickname-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const nickname = $('nickname-input').value.trim();
+  if (!nickname) return toast('Nickname cannot be empty');
+  send({ type: 'set_nickname', nickname });
+});
+$('nickname-input').addEventListener('input', () => (nicknameTouched = true));
+
+function sendChat() {
+  const input = $('chat-input');
+  const text = input.value.trim();
+  if (!text) return;
+  if (client.send({ type: 'send_message', text })) {
+    input.value = '';
+    input.style.height = '';
+  } else {
+    toast('Not connected to the server');
+  }
+}
+$('chat-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  sendChat();
+});
+$('chat-input').addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    sendChat();
+  }
+});
+$('chat-input').addEventListener('input', (ev) => {
+  const t = ev.target;
+  t.style.height = '';
+  t.style.height = `${Math.min(t.scrollHeight, 140)}px`;
+});
+
+$('user-list').addEventListener('click', (ev) => {
+  const button = ev.target.closest('button[data-action="call"]');
+  if (!button) return;
+  const target = button.closest('[data-identity]').dataset.identity;
+  send({ type: 'request_call', target, call_type: button.dataset.callType });
+});
+
+$('accept-call').addEventListener('click', () => {
+  const call = client.incomingCall();
+  if (!call) return;
+  dismissedIncoming = call.session_id;
+  send({ type: 'accept_call', session_id: call.session_id });
+  scheduleRender();
+});
+$('decline-call').addEventListener('click', () => {
+  const call = client.incomingCall();
+  if (!call) return;
+  dismissedIncoming = call.session_id;
+  send({ type: 'decline_call', session_id: call.session_id });
+  scheduleRender();
+});
+// Escape would close the modal without answering; keep it until Accept or Decline.
+$('incoming-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
+
+$('cancel-call').addEventListener('click', () => {
+  const call = client.outgoingCall();
+  if (!call) return;
+  hungUp = call.session_id;
+  send({ type: 'end_call', session_id: call.session_id });
+  scheduleRender('users');
+});
+$('hangup').addEventListener('click', () => {
+  const call = client.activeCall();
+  if (!call) return;
+  hungUp = call.session_id;
+  send({ type: 'end_call', session_id: call.session_id });
+  scheduleRender('users');
+});
+
+$('toggle-mic').addEventListener('click', (ev) => {
+  if (!media) return;
+  media.setMicMuted(!media.micMuted);
+  ev.currentTarget.setAttribute('aria-pressed', String(media.micMuted));
+  ev.currentTarget.querySelector('.label').textContent = media.micMuted ? 'Unmute' : 'Mute mic';
+});
+$('toggle-camera').addEventListener('click', (ev) => {
+  if (!media) return;
+  media.setCameraOff(!media.cameraOff);
+  ev.currentTarget.setAttribute('aria-pressed', String(media.cameraOff));
+  ev.currentTarget.querySelector('.label').textContent = media.cameraOff ? 'Camera on' : 'Camera off';
+  $('local-video').hidden = media.cameraOff;
+});
+$('toggle-stats').addEventListener('click', (ev) => {
+  const overlay = $('stats-overlay');
+  overlay.hidden = !overlay.hidden;
+  ev.currentTarget.setAttribute('aria-pressed', String(!overlay.hidden));
+});
+
+$('reconnect-now').addEventListener('click', () => client.connect());
+$('secret-form').addEventListener('submit', () => {
+  // method="dialog" closes the dialog by itself.
+  client.setSecret($('secret-input').value);
+  $('secret-input').value = '';
+});
+
+window.addEventListener('pagehide', () => media?.stop());
+
+render();
+client.connect();
