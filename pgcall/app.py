@@ -129,7 +129,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             hub, status = Hub(), ReplicationStatus()
             metrics = Metrics(hub, status)
             ctx = SessionContext(
-                hub=hub, store=Store(pool, instance_id),
+                hub=hub, store=Store(pool, instance_id, config.media_path),
                 allowed_origins=config.allowed_origins, join_secret=config.join_secret,
                 secure=config.certfile is not None, on_latency=metrics.frame_latency.observe)
 

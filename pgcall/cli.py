@@ -91,6 +91,9 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM): serve https and wss")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--media-path", choices=("table", "message"), default="table",
+                   help="table: INSERT frames into audio_frames/video_frames (default, "
+                        "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
     p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
                    help="comma-separated extra web origins that may open WebSockets ('*': any); "
                         "the page's own origin and localhost are always allowed")
@@ -118,7 +121,8 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                   log_format=args.log_format, certfile=args.certfile, keyfile=args.keyfile,
                   allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",")
                                         if o.strip()),
-                  join_secret=args.join_secret, path_env=env.get("PATH"))
+                  join_secret=args.join_secret, media_path=args.media_path,
+                  path_env=env.get("PATH"))
 
 
 async def _run_until_signal(config: Config) -> None:

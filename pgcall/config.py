@@ -36,6 +36,9 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     join_secret: str | None = None
     pool_size: int = 8
+    # How frames travel: "table" (INSERT into audio_frames/video_frames, pg-relay's way, which
+    # other processes can also write) or "message" (pg_logical_emit_message: nothing stored).
+    media_path: str = "table"
     # The unprivileged OS user that runs the embedded server when pgcall runs as root.
     pg_user: str = "postgres"
     # PATH, used to find the PostgreSQL binaries (read once by the CLI, like everything else).

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from . import protocol, rowjson
+from . import mediamsg, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
 from .pg.changes import Change, LogicalMessage, Snapshot, Transaction
@@ -96,6 +96,13 @@ class Hub:
         self.stats.transactions += 1
         for change in txn.changes:
             if isinstance(change, LogicalMessage):
+                if change.prefix in mediamsg.KIND_OF:
+                    try:
+                        kind, row = mediamsg.decode(change.prefix, change.content)
+                    except mediamsg.MediaMessageError as exc:
+                        log.warning("dropped a malformed media message: %s", exc)
+                        continue
+                    self._route_frame(kind, row[mediamsg.PAYLOAD_COLUMN[kind]], row)
                 continue
             frame = FRAME_TABLES.get(change.table)
             if frame is not None:

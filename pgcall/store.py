@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from . import mediamsg
 from . import protocol as p
 from .pg.conn import PgConnection
 from .pg.pool import Pool
@@ -44,10 +45,14 @@ async def transaction(pool: Pool) -> AsyncIterator[PgConnection]:
         await conn.simple("COMMIT")
 
 
+MEDIA_PATHS = ("table", "message")
+
+
 class Store:
-    def __init__(self, pool: Pool, instance_id: int) -> None:
+    def __init__(self, pool: Pool, instance_id: int, media_path: str = "table") -> None:
         self.pool = pool
         self.instance_id = instance_id
+        self.media_path = media_path
 
     # -- identity and presence -----------------------------------------------------------------
 
@@ -163,6 +168,13 @@ class Store:
     # -- media -----------------------------------------------------------------------------------
 
     async def insert_frame(self, media: p.Media, from_id: str) -> None:
+        if self.media_path == "message":
+            # Transactional, so it commits (and reaches the stream) with synchronous_commit like
+            # an INSERT, but nothing is stored: no table, no TOAST, no reaper, no vacuum.
+            content = mediamsg.encode(media, from_id)
+            await self.pool.execute("SELECT pg_logical_emit_message(true, $1, $2)",
+                                    [mediamsg.PREFIX[media.kind], content], prepare=True)
+            return
         sid = uuid.UUID(media.session_id)
         payload = bytes(media.payload)
         if media.kind == "audio":

@@ -1,0 +1,52 @@
+"""Media frames as logical decoding messages (``--media-path message``).
+
+Owns: the content layout of a frame sent with ``pg_logical_emit_message(true, prefix, content)``
+and its decoding back into the row-like dict the hub routes. Layout: uint32 big-endian length
+of a JSON object (``session_id``, ``from_id``, ``to_id``, ``seq`` and the kind's fields, named
+as the frame tables' columns), the JSON, then the payload. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from .protocol import Media
+
+PREFIX = {"audio": "pgcall.audio", "video": "pgcall.video"}
+KIND_OF = {v: k for k, v in PREFIX.items()}
+PAYLOAD_COLUMN = {"audio": "pcm16le", "video": "jpeg"}
+_LEN = struct.Struct(">I")
+
+
+class MediaMessageError(ValueError):
+    pass
+
+
+def encode(media: Media, from_id: str) -> bytes:
+    head = {"session_id": media.session_id, "from_id": from_id, "to_id": media.to,
+            "seq": media.seq, **media.header}
+    raw = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join((_LEN.pack(len(raw)), raw, bytes(media.payload)))
+
+
+def decode(prefix: str, content: bytes | memoryview) -> tuple[str, dict[str, Any]]:
+    """(kind, row) with the payload under the frame table's column name, zero-copy."""
+    kind = KIND_OF.get(prefix)
+    if kind is None:
+        raise MediaMessageError(f"not a pgcall media message: {prefix!r}")
+    view = memoryview(content)
+    if len(view) < 4:
+        raise MediaMessageError("truncated media message")
+    (n,) = _LEN.unpack_from(view)
+    if 4 + n > len(view):
+        raise MediaMessageError("truncated media message header")
+    try:
+        row = json.loads(bytes(view[4:4 + n]))
+    except ValueError as exc:
+        raise MediaMessageError("bad media message header") from exc
+    if not isinstance(row, dict) or not {"session_id", "from_id", "to_id", "seq"} <= row.keys():
+        raise MediaMessageError("incomplete media message header")
+    row[PAYLOAD_COLUMN[kind]] = view[4 + n:]
+    return kind, row
