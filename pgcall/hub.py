@@ -12,7 +12,9 @@ Does not own: the WebSocket (``session``), SQL (``store``) or the stream (``repl
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import attrs
@@ -25,6 +27,7 @@ from .pg.changes import Change, LogicalMessage, Snapshot, Transaction
 
 log = logging.getLogger("pgcall.hub")
 
+TRANSCRIPT_WINDOW_S = 3600.0
 STATE_TABLES = ("users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts")
 FRAME_TABLES = {"audio_frames": ("audio", "pcm16le"), "video_frames": ("video", "jpeg")}
 AUDIO_FIELDS = ("sample_rate", "channels", "rms")
@@ -54,6 +57,10 @@ class Hub:
         self.subscribers: dict[str, Subscriber] = {}  # who receives events, by identity
         self.owners: dict[str, Subscriber] = {}  # the connection that owns each identity here
         self._released = trio.Event()
+        # Identities whose disconnect clean-up is running: a reconnect waits for it, or the
+        # late delete would remove the new connection's user row.
+        self.leaving: dict[str, trio.Event] = {}
+        self.wall_clock = time.time  # replaceable in tests
         self.ready = trio.Event()  # the first snapshot is loaded
         self.streaming = False
         self.stats = HubStats()
@@ -112,6 +119,11 @@ class Hub:
                 self._route_state(change)
 
     def _route_state(self, change: Change) -> None:
+        before = None
+        if change.table == "call_sessions":
+            # The mirror's row names both parties even when the event carries only the key.
+            key = (change.old or change.row or {}).get("session_id")
+            before = self.mirror.call(str(key)) if key is not None else None
         new, old = self.mirror.apply(change)
         if change.op == "insert":
             assert new is not None
@@ -122,7 +134,8 @@ class Hub:
         else:
             message = protocol.delete_event(change.table, old or {})
         if change.table == "call_sessions":
-            parties = {r[k] for r in (new, old) if r for k in ("caller", "callee") if k in r}
+            parties = {r[k] for r in (new, old, before) if r
+                       for k in ("caller", "callee") if k in r}
             targets: Iterable[Subscriber] = [self.subscribers[p] for p in parties
                                              if p in self.subscribers]
         else:
@@ -163,6 +176,12 @@ class Hub:
             rows = self.mirror.rows(table)
             if table == "call_sessions":
                 rows = [r for r in rows if identity in (r.get("caller"), r.get("callee"))]
+            elif table == "ai_transcripts":
+                # pg-relay sends the last hour only (protocol.md 4.2); the ISO strings of
+                # rowjson sort like the times they encode.
+                cutoff = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, datetime.fromtimestamp(
+                    self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC))
+                rows = [r for r in rows if (r.get("created_at") or "") > cutoff][:200]
             out.append(protocol.snapshot(table, rows))
         return out
 

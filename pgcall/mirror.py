@@ -19,7 +19,7 @@ from .pg.values import UNCHANGED
 # transcripts (protocol.md 4.2); the mirror keeps the same.
 KEYS = {"users": "identity", "chat_messages": "id", "call_sessions": "session_id",
         "media_settings": "id", "ai_transcripts": "id"}
-CAPS = {"chat_messages": 250, "ai_transcripts": 200}
+CAPS = {"chat_messages": 250, "ai_transcripts": 400}  # transcripts: 200 sent, after filtering
 NEWEST_FIRST = ("chat_messages", "ai_transcripts")  # snapshot order: descending by id
 
 Row = dict[str, Any]

@@ -26,7 +26,8 @@ from .pg.walproto import Lsn, ReplicationProtocolError
 log = logging.getLogger("pgcall.replication")
 
 BACKOFF_INITIAL_S = 0.1
-BACKOFF_MAX_S = 5.0
+# Capped at 2 s so that replication resumes within about 2 s of PostgreSQL coming back.
+BACKOFF_MAX_S = 2.0
 
 
 class Stream(Protocol):
@@ -82,6 +83,7 @@ async def run_replication(source: ReplicationSource, hub: Consumer,
     backoff = BACKOFF_INITIAL_S
     started = False
     while True:
+        reason = "stream closed"
         try:
             async with source.open() as stream:
                 hub.restart(stream.snapshot)
@@ -94,13 +96,13 @@ async def run_replication(source: ReplicationSource, hub: Consumer,
                     hub.publish(txn)
                     stream.ack(txn.end_lsn)
         except RECOVERABLE as exc:
-            status.last_error = str(exc) or type(exc).__name__
+            reason = status.last_error = str(exc) or type(exc).__name__
             log.warning("replication stream lost: %s; reconnecting in %.1f s",
                         status.last_error, backoff)
         finally:
             if status.stream is not None:
                 status.stream = None
-                hub.stream_down(status.last_error or "stream closed")
+                hub.stream_down(reason)
         status.reconnects += 1
         await trio.sleep(backoff)
         backoff = min(backoff * 2, BACKOFF_MAX_S)

@@ -60,11 +60,18 @@ class Session:
         self.ctx = ctx
         self.identity = identity
         self.outbox = Outbox(ctx.outbox_limits, on_drop=ctx.hub.frame_dropped)
-        self.limits = ConnectionLimits(trio.current_time())
+        settings = ctx.hub.mirror.settings() or {}
+        # Media limits follow the configured rates (twice them), not fixed numbers.
+        self.limits = ConnectionLimits(
+            trio.current_time(), video_fps=float(settings.get("video_fps") or 15),
+            audio_fps=1000.0 / float(settings.get("audio_frame_ms") or 50))
+        self._told_overflow = False
 
     # Subscriber interface (hub side)
     def overflowed(self) -> None:
-        log.info("client %s too far behind; closing", self.identity[:8])
+        if not self._told_overflow and self.outbox.overflowed:
+            self._told_overflow = True
+            log.info("client %s too far behind; closing", self.identity[:8])
 
     def replace(self) -> None:
         self.outbox.request_close(CLOSE_REPLACED, "Replaced by new connection")
@@ -214,6 +221,8 @@ async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(session.run_sender, send, nursery.cancel_scope)
             try:
+                while (leaving := ctx.hub.leaving.get(identity)) is not None:
+                    await leaving.wait()
                 connected_at = await ctx.store.connect_user(identity)
                 mark = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, connected_at)
                 with trio.move_on_after(USER_ROW_WAIT_S):
@@ -238,7 +247,11 @@ async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: 
             owner = ctx.hub.release(session)
             log.info("client %s disconnected", identity[:8])
             if owner:
+                done = ctx.hub.leaving[identity] = trio.Event()
                 try:
                     await ctx.store.disconnect_user(identity)
                 except PgError as exc:
                     log.warning("cannot remove %s: %s", identity[:8], exc)
+                finally:
+                    del ctx.hub.leaving[identity]
+                    done.set()

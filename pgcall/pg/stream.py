@@ -44,7 +44,8 @@ SNAPSHOT_QUERIES = {
     "chat_messages": "SELECT * FROM chat_messages ORDER BY id DESC LIMIT 250",
     "call_sessions": "SELECT * FROM call_sessions",
     "media_settings": "SELECT * FROM media_settings WHERE id = 1",
-    "ai_transcripts": "SELECT * FROM ai_transcripts ORDER BY id DESC LIMIT 200",
+    "ai_transcripts": "SELECT * FROM ai_transcripts WHERE created_at > now() - interval '1 hour' "
+                      "ORDER BY id DESC LIMIT 200",
 }
 
 
