@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,4 +116,10 @@ def db_dsn(pg_server: EmbeddedPostgres) -> Iterator[str]:
     try:
         yield with_dbname(pg_server.dsn, name)
     finally:
+        # A closed stream's temporary slot goes when its walsender exits, a moment after the
+        # client closed; DROP DATABASE refuses while a slot of the database exists.
+        deadline = time.monotonic() + 10
+        while run_sql(pg_server.dsn, "SELECT count(*) FROM pg_replication_slots "
+                      f"WHERE database = '{name}'")[0][0][0] and time.monotonic() < deadline:
+            time.sleep(0.05)
         run_sql(pg_server.dsn, f"DROP DATABASE {name} WITH (FORCE)")

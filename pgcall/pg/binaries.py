@@ -20,6 +20,9 @@ INSTALL_HINT = (
 )
 
 
+DEBIAN_ROOT = Path("/usr/lib/postgresql")  # Debian keeps one bin/ per major version here
+
+
 class BinariesNotFound(Exception):
     pass
 
@@ -50,7 +53,7 @@ def find_bindir(path_env: str | None) -> Path:
             out = ""
         if out and _has_server(Path(out)):
             return Path(out)
-    root = Path("/usr/lib/postgresql")
+    root = DEBIAN_ROOT
     majors = sorted(
         (int(p.name) for p in root.glob("*") if re.fullmatch(r"\d+", p.name)), reverse=True
     ) if root.is_dir() else []
