@@ -1,0 +1,177 @@
+// Svelte 5 reactive view of one relay connection.
+//
+// Owns: creating the RelayClient (the vanilla frontend's client.js: socket, token, reconnect,
+// state tables), mirroring its state into runes after every `state` event, the connection status
+// text, the calls the user has just dismissed, the toasts, and the control messages the UI sends
+// (protocol.md section 3). Does not own: the protocol, the state tables or the media runtime
+// (those are the shared modules under frontends/vanilla/lib) or any markup.
+
+import { RelayClient } from '$vanilla/client.js';
+
+const TOAST_MS = 6000;
+
+/** ws:// or wss:// on the page's own origin; pgcall accepts the upgrade on any path. */
+export function relayUrl(loc = window.location) {
+  const scheme = loc.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${loc.host}/ws`;
+}
+
+export class RelaySession {
+  // Connection.
+  status = $state('connecting'); // connecting | open | reconnecting | replaced | need-secret | closed
+  retryInMs = $state(0);
+  closeReason = $state('');
+  hadSecret = $state(false);
+  everConnected = $state(false);
+
+  // Mirrored state (new arrays/objects on each change so keyed lists update).
+  identity = $state(null);
+  users = $state.raw([]);
+  messages = $state.raw([]);
+  calls = $state.raw([]);
+  settings = $state.raw(null);
+  incoming = $state.raw(null);
+  outgoing = $state.raw(null);
+  active = $state.raw(null);
+
+  toasts = $state([]);
+
+  #dismissed = new Set(); // session ids the user declined, cancelled or hung up locally
+  #toastId = 0;
+  #settingsError = null;
+
+  constructor({ url = relayUrl(), storage = globalThis.localStorage } = {}) {
+    this.client = new RelayClient({ url, storage });
+    // The same handle the vanilla app exposes, for browser tests and for debugging.
+    if (typeof window !== 'undefined') window.pgcallClient = this.client;
+    this.client.addEventListener('state', () => this.#sync());
+    this.client.addEventListener('status', (ev) => this.#onStatus(ev.detail));
+    this.client.addEventListener('error', (ev) => {
+      const { req_type: reqType, message } = ev.detail;
+      this.toast(message, { title: reqType || 'error' });
+    });
+  }
+
+  connect() {
+    this.client.connect();
+  }
+
+  close() {
+    this.client.close();
+  }
+
+  get connected() {
+    return this.status === 'open' && this.identity !== null;
+  }
+
+  usersById = $derived(new Map(this.users.map((u) => [u.identity, u])));
+
+  /** identity -> "ringing" | "active" for everyone in a call (the "busy" state of the list). */
+  busy = $derived.by(() => {
+    const out = new Map();
+    for (const c of this.calls) {
+      const s = String(c.state).toLowerCase() === 'active' ? 'active' : 'ringing';
+      out.set(c.caller, s);
+      out.set(c.callee, s);
+    }
+    return out;
+  });
+
+  peerOf(call) {
+    return call ? this.client.peerOf(call) : null;
+  }
+
+  // --- control messages (protocol.md section 3) -------------------------------------------
+
+  setNickname(nickname) {
+    this.#send({ type: 'set_nickname', nickname });
+  }
+
+  sendMessage(text) {
+    this.#send({ type: 'send_message', text });
+  }
+
+  requestCall(target, kind) {
+    this.#send({ type: 'request_call', target, call_type: kind === 'Video' ? 'Video' : 'Voice' });
+  }
+
+  accept(call) {
+    this.#send({ type: 'accept_call', session_id: call.session_id });
+  }
+
+  decline(call) {
+    if (this.#send({ type: 'decline_call', session_id: call.session_id })) this.#dismiss(call);
+  }
+
+  /** Cancel a ringing outgoing call or hang up an active one. */
+  end(call) {
+    if (this.#send({ type: 'end_call', session_id: call.session_id })) this.#dismiss(call);
+  }
+
+  setSecret(secret) {
+    this.client.setSecret(secret);
+  }
+
+  // --- toasts -----------------------------------------------------------------------------
+
+  toast(text, { title = '', level = 'error' } = {}) {
+    const id = ++this.#toastId;
+    this.toasts.push({ id, text, title, level });
+    if (this.toasts.length > 5) this.toasts.shift();
+    setTimeout(() => this.dismissToast(id), TOAST_MS);
+  }
+
+  dismissToast(id) {
+    const at = this.toasts.findIndex((t) => t.id === id);
+    if (at >= 0) this.toasts.splice(at, 1);
+  }
+
+  // --- internals --------------------------------------------------------------------------
+
+  #send(obj) {
+    if (this.client.send(obj)) return true;
+    this.toast('Not connected to the server.', { title: obj.type });
+    return false;
+  }
+
+  #dismiss(call) {
+    // Clear the dialog or call view at once; the delete event confirms it a moment later.
+    this.#dismissed.add(call.session_id);
+    this.#sync();
+  }
+
+  #visible(call) {
+    return call && !this.#dismissed.has(call.session_id) ? call : null;
+  }
+
+  #sync() {
+    const c = this.client;
+    this.identity = c.identity;
+    this.users = [...c.users.values()];
+    this.messages = c.messages.slice();
+    this.calls = [...c.calls.values()];
+    this.settings = c.settings;
+    // Forget dismissals whose rows are gone, so the set does not grow.
+    for (const id of this.#dismissed) if (!c.calls.has(id)) this.#dismissed.delete(id);
+    this.incoming = this.#visible(c.incomingCall());
+    this.outgoing = this.#visible(c.outgoingCall());
+    this.active = this.#visible(c.activeCall());
+    // A broken media_settings row (section 8.1) is worth one notice; calls then use defaults.
+    if (c.settingsError && c.settingsError !== this.#settingsError) {
+      this.toast(`${c.settingsError}; using default media settings.`, { title: 'media_settings', level: 'info' });
+    }
+    this.#settingsError = c.settingsError ?? null;
+  }
+
+  #onStatus(detail) {
+    this.status = detail.status;
+    this.retryInMs = detail.retryInMs ?? 0;
+    this.closeReason = detail.reason ?? '';
+    this.hadSecret = Boolean(detail.hadSecret);
+    if (detail.status === 'open') this.everConnected = true;
+    if (detail.status === 'need-secret' && detail.hadSecret) {
+      this.toast('The join secret was not accepted.', { title: 'Connection' });
+    }
+    this.#sync();
+  }
+}
