@@ -67,9 +67,13 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         epilog="Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir.",
     )
     parser.add_argument("--version", action="version", version=f"pgcall {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{serve}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,bench}")
     serve = sub.add_parser("serve", help="run the server (the default)")
     add_serve_options(serve, env)
+    from .bench.cli import add_bench_options
+
+    bench = sub.add_parser("bench", help="load-test a pgcall or pg-relay server")
+    add_bench_options(bench)
     return parser
 
 
@@ -149,6 +153,10 @@ async def _run_until_signal(config: Config) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
     args = parse_args(sys.argv[1:] if argv is None else argv, env)
+    if args.command == "bench":
+        from .bench.cli import run_bench
+
+        return run_bench(args)
     config = config_from_args(args, env)
     setup_logging(config.log_level, config.log_format)
     from .errors import user_facing
