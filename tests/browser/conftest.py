@@ -114,22 +114,34 @@ def svelte_build() -> Path:
     return build
 
 
-@pytest.fixture(params=["vanilla", "svelte"])
+@pytest.fixture(params=["vanilla", "svelte", "static-dir"])
 def frontend(request: pytest.FixtureRequest) -> str:
-    """Which frontend pgcall serves; svelte makes sure its build exists first."""
-    if request.param == "svelte":
+    """Which frontend pgcall serves; svelte makes sure its build exists first.
+
+    ``static-dir`` is ``--frontend PATH`` with a static SvelteKit build made elsewhere: our own
+    build copied out of the package, served as any directory of static files is."""
+    if request.param in ("svelte", "static-dir"):
         request.getfixturevalue("svelte_build")
     return request.param
 
 
 @pytest.fixture
-def pgcall_url(frontend: str, db_dsn: str, tmp_path: Path) -> Iterator[str]:
+def frontend_arg(frontend: str, svelte_build: Path, tmp_path: Path) -> str:
+    if frontend != "static-dir":
+        return frontend
+    elsewhere = tmp_path / "some-static-build"
+    shutil.copytree(svelte_build, elsewhere)
+    return str(elsewhere)
+
+
+@pytest.fixture
+def pgcall_url(frontend_arg: str, db_dsn: str, tmp_path: Path) -> Iterator[str]:
     """Base URL of a pgcall serving ``frontend`` on its own database; stopped with SIGTERM."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "pgcall.log"
     cmd = [sys.executable, "-m", "pgcall", "--dsn", db_dsn, "--port", str(port),
-           "--frontend", frontend]
+           "--frontend", frontend_arg]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env={**os.environ})
