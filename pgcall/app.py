@@ -23,7 +23,7 @@ from .instances import claim_instance, clean_dead_instances, new_instance_id, ru
 from .metrics import Metrics
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
-from .pg.conn import PgConnection, PgError
+from .pg.conn import PgConnection, PgError, open_connection
 from .pg.embedded import open_embedded
 from .pg.migrate import migrate
 from .pg.pool import Pool, open_pool
@@ -70,11 +70,8 @@ async def open_database(config: Config) -> AsyncIterator[str]:
             assert config.dsn is not None
             dsn = config.dsn
             await check_server(dsn)
-        conn = await PgConnection.connect(dsn)
-        try:
+        async with open_connection(dsn) as conn:
             await migrate(conn)
-        finally:
-            conn.close()
         yield dsn
 
 

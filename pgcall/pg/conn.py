@@ -12,7 +12,8 @@ the protocol mid-query, so a cancelled connection marks itself broken and is nev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import attrs
@@ -233,3 +234,13 @@ class PgConnection:
         except Exception as exc:
             self.broken = True
             raise ConnectionLost(str(exc) or "replication stream broken") from exc
+
+
+@contextlib.asynccontextmanager
+async def open_connection(dsn: str, **params: Any) -> AsyncIterator[PgConnection]:
+    """A connection for the duration of the ``async with`` block."""
+    conn = await PgConnection.connect(dsn, **params)
+    try:
+        yield conn
+    finally:
+        conn.close()

@@ -8,7 +8,6 @@ hub or the server reports, each under a deadline; the server's view (``pg_replic
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
 import subprocess
@@ -21,7 +20,7 @@ import pytest
 import trio
 
 from pgcall.pg.changes import Change, Snapshot, Transaction
-from pgcall.pg.conn import PgConnection
+from pgcall.pg.conn import PgConnection, open_connection
 from pgcall.pg.embedded import EmbeddedPostgres
 from pgcall.pg.migrate import migrate
 from pgcall.replication import PostgresSource, ReplicationStatus, run_replication
@@ -78,15 +77,6 @@ class RecordingHub:
                 await self._changed.wait()
 
 
-@contextlib.asynccontextmanager
-async def connected(dsn: str) -> AsyncIterator[PgConnection]:
-    conn = await PgConnection.connect(dsn)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 async def no_slots(conn: PgConnection) -> bool:
     return await slot_names(conn) == []
 
@@ -105,7 +95,7 @@ async def dsn(db_dsn: str) -> AsyncIterator[str]:
     """``db_dsn``, and after the test: every slot of its streams is gone (a temporary slot
     goes a moment after its connection; the database cannot be dropped before that)."""
     yield db_dsn
-    async with connected(db_dsn) as conn:
+    async with open_connection(db_dsn) as conn:
         await poll_until(lambda: no_slots(conn), DEADLINE_S)
 
 
@@ -127,7 +117,7 @@ async def slot_names(conn: PgConnection) -> list[str]:
 async def test_reconnects_after_walsender_is_terminated(dsn: str) -> None:
     hub = RecordingHub()
     status = ReplicationStatus()
-    async with trio.open_nursery() as nursery, connected(dsn) as w:
+    async with trio.open_nursery() as nursery, open_connection(dsn) as w:
         await nursery.start(run_replication, PostgresSource(dsn), hub, status)
         assert hub.kinds() == ["restart"]
         (old_pid,) = await walsender_pids(w)
@@ -186,16 +176,16 @@ def short_timeout_server() -> Iterator[EmbeddedPostgres]:
 async def test_idle_stream_survives_wal_sender_timeout(
         short_timeout_server: EmbeddedPostgres) -> None:
     dsn = with_dbname(short_timeout_server.dsn, "idle")
-    async with connected(short_timeout_server.dsn) as admin:
+    async with open_connection(short_timeout_server.dsn) as admin:
         await admin.simple("CREATE DATABASE idle")
-    async with connected(dsn) as conn:
+    async with open_connection(dsn) as conn:
         await migrate(conn)
         timeout = (await conn.execute("SHOW wal_sender_timeout")).rows[0][0]
     assert timeout == "2s"
 
     hub = RecordingHub()
     status = ReplicationStatus()
-    async with trio.open_nursery() as nursery, connected(dsn) as w:
+    async with trio.open_nursery() as nursery, open_connection(dsn) as w:
         await nursery.start(run_replication, PostgresSource(dsn), hub, status)
         (pid,) = await walsender_pids(w)
         # Five timeouts' worth of silence: only the standby status updates keep us connected.
@@ -246,7 +236,7 @@ async def test_no_slot_left_behind(dsn: str, ending: str) -> None:
                 line += chunk
         slot = line.decode().strip()
         assert slot.startswith("pgcall_")
-        async with connected(dsn) as w:
+        async with open_connection(dsn) as w:
             res = await w.execute("SELECT temporary, active FROM pg_replication_slots"
                                   " WHERE slot_name = $1", [slot])
             assert res.rows == [(True, True)]

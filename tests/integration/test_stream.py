@@ -10,7 +10,6 @@ announces a change of it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import struct
@@ -22,7 +21,7 @@ import pytest
 import trio
 
 from pgcall.pg.changes import Change, LogicalMessage, Transaction
-from pgcall.pg.conn import PgConnection
+from pgcall.pg.conn import PgConnection, open_connection
 from pgcall.pg.stream import PUBLICATIONS, ReplicationStream, open_stream
 from pgcall.pg.values import UNCHANGED
 from pgcall.pg.walproto import Lsn
@@ -36,22 +35,13 @@ def float4(x: float) -> float:
     return struct.unpack("!f", struct.pack("!f", x))[0]
 
 
-@contextlib.asynccontextmanager
-async def connected(dsn: str) -> AsyncIterator[PgConnection]:
-    conn = await PgConnection.connect(dsn)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 async def dsn(db_dsn: str) -> AsyncIterator[str]:
     """``db_dsn``, and after the test: every slot of its streams is gone. A temporary slot is
     dropped by its walsender as it exits, a moment after the client closed the connection;
     the database cannot be dropped before that."""
     yield db_dsn
-    async with connected(db_dsn) as conn:
+    async with open_connection(db_dsn) as conn:
         with trio.fail_after(DEADLINE_S):
             while True:
                 res = await conn.execute("SELECT count(*) FROM pg_replication_slots"
@@ -102,7 +92,7 @@ def only_change(txn: Transaction) -> Change:
 
 async def test_insert_update_delete_with_full_rows(dsn: str) -> None:
     when = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await w.execute("INSERT INTO users (identity, nickname, connected_at, is_ai)"
                         " VALUES ($1, $2, $3, $4)", ["alice", "Alice", when, True])
         await w.execute("UPDATE users SET nickname = 'Alicia' WHERE identity = 'alice'")
@@ -133,7 +123,7 @@ async def test_insert_update_delete_with_full_rows(dsn: str) -> None:
 
 async def test_values_of_each_column_type(dsn: str) -> None:
     session = uuid.uuid4()
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         chat_id = (await w.execute(
             "INSERT INTO chat_messages (sender, text) VALUES ('bob', 'héllo ✓') RETURNING id"
         )).rows[0][0]
@@ -178,7 +168,7 @@ async def test_values_of_each_column_type(dsn: str) -> None:
 async def test_video_frame_arrives_byte_identical(dsn: str) -> None:
     payload = os.urandom(30 * 1024)
     session = uuid.uuid4()
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await w.execute("INSERT INTO video_frames (session_id, from_id, to_id, seq, width,"
                         " height, jpeg) VALUES ($1, 'a', 'b', 7, 640, 360, $2)",
                         [session, payload])
@@ -195,11 +185,11 @@ async def test_truncate_gives_no_change(dsn: str, publish_truncate: bool) -> Non
     publications = PUBLICATIONS
     if publish_truncate:
         # Also exercise the decoder on a real Truncate message, which it must drop.
-        async with connected(dsn) as w:
+        async with open_connection(dsn) as w:
             await w.simple("CREATE PUBLICATION t_truncate FOR TABLE chat_messages"
                            " WITH (publish = 'truncate')")
         publications = (*PUBLICATIONS, "t_truncate")
-    async with open_stream(dsn, publications) as stream, connected(dsn) as w:
+    async with open_stream(dsn, publications) as stream, open_connection(dsn) as w:
         await w.simple("INSERT INTO chat_messages (sender, text) VALUES ('a', 'gone')")
         await w.simple("TRUNCATE chat_messages")
         await w.simple("BEGIN; INSERT INTO chat_messages (sender, text) VALUES ('a', 'before');"
@@ -216,7 +206,7 @@ async def test_truncate_gives_no_change(dsn: str, publish_truncate: bool) -> Non
 
 
 async def test_transactional_logical_message(dsn: str) -> None:
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await w.simple("BEGIN; INSERT INTO users (identity) VALUES ('m');"
                        " SELECT pg_logical_emit_message(true, 'prefix', 'x'); COMMIT")
         # Non-transactional messages and rolled-back ones are not relayed.
@@ -238,7 +228,7 @@ async def test_transactional_logical_message(dsn: str) -> None:
 
 
 async def test_unpublished_rows_and_frame_deletes_do_not_arrive(dsn: str) -> None:
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await w.simple("CREATE TABLE scratch (id int PRIMARY KEY, note text)")
         await w.simple("INSERT INTO scratch VALUES (1, 'private')")
         await w.simple("INSERT INTO pgcall_tokens (token_hash, identity) VALUES ('\\x01', 'z')")
@@ -254,8 +244,8 @@ async def test_unpublished_rows_and_frame_deletes_do_not_arrive(dsn: str) -> Non
 
 
 async def test_transactions_arrive_whole_in_commit_order(dsn: str) -> None:
-    async with (open_stream(dsn) as stream, connected(dsn) as a,
-                connected(dsn) as b):
+    async with (open_stream(dsn) as stream, open_connection(dsn) as a,
+                open_connection(dsn) as b):
         # Interleaved statements; b commits first, so b's transaction comes first.
         await a.simple("BEGIN")
         await b.simple("BEGIN")
@@ -287,7 +277,7 @@ async def test_transactions_arrive_whole_in_commit_order(dsn: str) -> None:
 
 
 async def test_snapshot_holds_what_was_committed_before(dsn: str) -> None:
-    async with connected(dsn) as w:
+    async with open_connection(dsn) as w:
         await w.simple("INSERT INTO users (identity) VALUES ('u1'), ('u2'), ('u3')")
         await w.simple("INSERT INTO chat_messages (sender, text)"
                        " SELECT 'u1', 'm' || i FROM generate_series(1, 300) AS i")
@@ -295,7 +285,7 @@ async def test_snapshot_holds_what_was_committed_before(dsn: str) -> None:
         await w.simple("INSERT INTO call_sessions (state, caller, callee)"
                        " VALUES ('Ringing', 'u1', 'u2')")
 
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await w.simple("INSERT INTO users (identity) VALUES ('late')")
         await w.simple("INSERT INTO chat_messages (sender, text) VALUES ('late', 'late')")
         first = only_change(await next_txn(stream))
@@ -321,7 +311,7 @@ async def test_rows_committed_while_opening_are_in_exactly_one(dsn: str) -> None
     committed: list[str] = []
 
     async def write_until_opened() -> None:
-        async with connected(dsn) as w:
+        async with open_connection(dsn) as w:
             i = 0
             while not opened.is_set() and i < 5000:
                 await w.execute("INSERT INTO users (identity) VALUES ($1)", [f"w{i}"])
@@ -349,7 +339,7 @@ async def test_rows_committed_while_opening_are_in_exactly_one(dsn: str) -> None
 async def test_ack_reaches_the_server(dsn: str) -> None:
     """Acknowledged positions are reported in the standby status updates (about every
     second), so the slot's confirmed_flush_lsn advances and WAL can be recycled."""
-    async with open_stream(dsn) as stream, connected(dsn) as w:
+    async with open_stream(dsn) as stream, open_connection(dsn) as w:
         await insert_marker(w, "marker")
         txn = await next_txn(stream)
         stream.ack(txn.end_lsn)
