@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import math
 import struct
 import uuid
@@ -61,6 +62,7 @@ def _to_float4(x: float) -> float:
         return math.copysign(math.inf, x)
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and per audio frame on the hot path (rms repeats)
 def float4_text(x: float) -> float:
     """The float whose repr is float4's shortest round-trip text of `x`.
 
