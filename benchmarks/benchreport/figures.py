@@ -1,0 +1,70 @@
+"""Reading the figures back out of the JSON document, for the verdicts, the markdown and the
+chart; pure functions of the document, nothing here measures.
+
+Owns: number formatting, finding a path's steps and a rate's floor, a step's video latency and
+CPU shares, the capacity (the largest N of the ``table`` path that held, and the first step
+that broke) and pgcall's latency added over the floor. Does not own: the criterion a step is
+judged by while it runs (``step``) or any wording of the report (``targets``, ``markdown``,
+``findings``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def steps_of(doc: dict[str, Any], media_path: str) -> list[dict[str, Any]]:
+    return sorted((s for s in doc["steps"] if s["media_path"] == media_path),
+                  key=lambda s: s["calls"])
+
+
+def step_at(doc: dict[str, Any], media_path: str, calls: int) -> dict[str, Any] | None:
+    return next((s for s in steps_of(doc, media_path) if s["calls"] == calls), None)
+
+
+def floor_at(doc: dict[str, Any], calls: int) -> dict[str, Any] | None:
+    return next((f for f in doc["floor"] if f["calls"] == calls), None)
+
+
+def video(step: dict[str, Any] | None, q: str) -> float | None:
+    if step is None or step["bench"] is None:
+        return None
+    return step["bench"]["latency_ms"][q]
+
+
+def capacity(doc: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+    """The largest N of the table path with the criterion held, and the first step that broke."""
+    table = steps_of(doc, "table")
+    held = [s["calls"] for s in table if s["holds"]]
+    broke = next((s for s in table if not s["holds"]), None)
+    return (max(held) if held else 0), broke
+
+
+def added_latency(doc: dict[str, Any], calls: int) -> float | None:
+    """pgcall's video p50 over the floor's COMMIT -> decoded p50 at the same rate."""
+    floor, step = floor_at(doc, calls), step_at(doc, "table", calls)
+    p50, base = video(step, "p50"), floor and floor["commit_to_decoded_ms"]["video"]["p50"]
+    return None if p50 is None or base is None else p50 - base
+
+
+def cpu(step: dict[str, Any], name: str) -> float | None:
+    return step["resources"].get(f"{name}_cpu_percent")
+
+
+def cpu_total(step: dict[str, Any]) -> float:
+    return sum(cpu(step, n) or 0.0 for n in ("pgcall", "postgres", "bench"))
+
+
+def per_frame_us(step: dict[str, Any], name: str) -> float | None:
+    share, rate = cpu(step, name), step.get("frames_per_s")
+    return None if share is None or not rate else share / 100 * 1e6 / rate
+
+
+def resources_text(step: dict[str, Any], cores: int) -> str:
+    return (f"pgcall {fmt(cpu(step, 'pgcall'), 0)} %, PostgreSQL "
+            f"{fmt(cpu(step, 'postgres'), 0)} %, load generator {fmt(cpu(step, 'bench'), 0)} % "
+            f"of a core (together {cpu_total(step):.0f} % of the machine's {100 * cores} %)")

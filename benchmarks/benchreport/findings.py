@@ -1,0 +1,170 @@
+"""The sections of the report that interpret the figures: the floor and pgcall's added latency,
+the two media paths compared, whether batching frames would help, and pg-relay's figures next
+to pgcall's with the targets' verdicts.
+
+Owns: those four sections and pg-relay's published figures. Does not own: the verdicts
+themselves (``targets``) or the sections that only state the setup and the results
+(``markdown``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .figures import (
+    added_latency,
+    capacity,
+    cpu,
+    cpu_total,
+    fmt,
+    per_frame_us,
+    resources_text,
+    step_at,
+    steps_of,
+    video,
+)
+from .markdown import md_table
+from .settings import AUDIO_BYTES, AUDIO_FPS, FRAME_BYTES, POOL_SIZE, VIDEO_FPS
+from .targets import targets
+
+# pg-relay on the same class of machine (2 cores, load generator on the same box):
+# calls -> (p50, p99) ms; it collapsed at 12 calls with a p50 of 1.2 s.
+PG_RELAY = {1: (4.3, 9.7), 5: (5.1, 16.0), 10: (12.5, 74.0)}
+PG_RELAY_COLLAPSE = (12, 1200.0)
+PG_RELAY_CPU = {"PostgreSQL": 74, "load client": 61, "relay": 56}  # % of one core
+
+
+def floor_section(doc: dict[str, Any]) -> list[str]:
+    rows = []
+    for f in doc["floor"]:
+        c, i = f["commit_to_decoded_ms"]["video"], f["insert_to_decoded_ms"]["video"]
+        a = f["commit_to_decoded_ms"]["audio"]
+        extra = added_latency(doc, f["calls"])
+        rows.append([str(f["calls"]), str(sum(f["rate_per_s"].values())), fmt(c["p50"], 2),
+                     fmt(c["p95"], 2), fmt(c["p99"], 2), fmt(a["p50"], 2), fmt(i["p50"], 2),
+                     fmt(f["resources"].get("postgres_cpu_percent"), 0),
+                     fmt(video(step_at(doc, "table", f["calls"]), "p50"), 1),
+                     fmt(extra, 1)])
+    return ["## The floor and pgcall's added latency", "",
+            *md_table(["rate of N calls", "frames/s", "video COMMIT->decoded p50", "p95", "p99",
+                       "audio p50", "video INSERT->decoded p50", "PostgreSQL CPU %",
+                       "pgcall video p50", "pgcall added at p50"], rows),
+            "Latencies in ms. \"pgcall added\" is pgcall's end-to-end video p50 at the same "
+            "rate minus the floor's COMMIT -> decoded p50: the WebSocket in and out, parsing, "
+            "the pool, the hub and the outbox, and the INSERT's own execution.", ""]
+
+
+def compare_section(doc: dict[str, Any]) -> list[str]:
+    rows, faster, compared = [], True, 0
+    for calls in doc["plan"]["compare_calls"]:
+        t, m = step_at(doc, "table", calls), step_at(doc, "message", calls)
+        if t is None or m is None:
+            continue
+        for name, s in (("table", t), ("message", m)):
+            b = s["bench"] or {"fps": {}}
+            wal = s["resources"].get("wal_bytes_per_s")
+            rows.append([str(calls), name, fmt(video(s, "p50")), fmt(video(s, "p99")),
+                         fmt(b["fps"].get("min")), fmt(cpu(s, "pgcall"), 0),
+                         fmt(cpu(s, "postgres"), 0),
+                         fmt(None if wal is None else wal / 1e6, 1),
+                         "yes" if s["holds"] else "no"])
+        tp, mp = (video(t, "p50"), video(t, "p99")), (video(m, "p50"), video(m, "p99"))
+        if None in tp or None in mp:
+            continue
+        compared += 1
+        faster = faster and mp[0] <= tp[0] and mp[1] <= tp[1] and (m["holds"] or not t["holds"])
+    out = ["## Media paths compared", "",
+           *md_table(["calls", "path", "video p50", "p99", "fps min", "pgcall CPU %",
+                      "PostgreSQL CPU %", "WAL MB/s", "holds"], rows)]
+    speed = ("`message` was at least as fast as `table` at every compared step"
+             if faster and compared else
+             "`message` was not faster than `table` at every compared step (slower at p50 or "
+             "p99 somewhere)" if compared else "the paths could not be compared")
+    out += [
+        f"**Recommendation: `table` stays the default.** In this run {speed}. "
+        "The two paths do not keep the same guarantees: `message` stores nothing, so frames "
+        "can only come from pgcall itself, and external producers that INSERT frames into "
+        "`video_frames`/`audio_frames` (pg-relay's AI worker) work only with `table`; nothing "
+        "is kept for `--retain` either. `message` is an option for deployments that need "
+        "neither" + (", and it buys the difference above." if faster and compared else "."),
+        ""]
+    return out
+
+
+def batching_section(doc: dict[str, Any]) -> list[str]:
+    table = steps_of(doc, "table")
+    if not table:
+        return []
+    cap, broke = capacity(doc)
+    ref = step_at(doc, "table", cap) or table[-1]
+    payload = (2 * VIDEO_FPS * FRAME_BYTES + 2 * AUDIO_FPS * AUDIO_BYTES) / (
+        2 * (VIDEO_FPS + AUDIO_FPS))
+    wal = ref["resources"].get("wal_bytes_per_s")
+    wal_frame = wal / ref["frames_per_s"] if wal and ref["frames_per_s"] else None
+    pg_us, app_us = per_frame_us(ref, "postgres"), per_frame_us(ref, "pgcall")
+    lines = [
+        "## Would batching frames help?", "",
+        "pgcall INSERTs each frame in its own transaction on a pooled connection. Batching "
+        "several frames per round trip (one transaction or one multi-row INSERT) saves, per "
+        "frame, the per-transaction work: a round trip, the commit record and its WAL flush, "
+        "and the walsender's BEGIN/COMMIT per transaction. It does not shrink the WAL of the "
+        "payload, the decoding of each row, or pgcall's WebSocket work, and PostgreSQL already "
+        f"flushes the commits that are in flight together (the pool holds up to {POOL_SIZE}).",
+        "",
+        f"From the figures, at {ref['calls']} calls ({fmt(ref['frames_per_s'], 0)} frames/s): "
+        f"pgcall spent {fmt(app_us, 0)} µs of CPU per frame, PostgreSQL {fmt(pg_us, 0)} µs, "
+        f"and each frame wrote {fmt(wal_frame and wal_frame / 1000, 1)} kB of WAL for "
+        f"{payload / 1000:.1f} kB of payload on average.",
+    ]
+    floors = sorted(doc["floor"], key=lambda f: f["calls"])
+    if len(floors) >= 2:
+        lo, hi = floors[0], floors[-1]
+        lo_p50 = lo["commit_to_decoded_ms"]["video"]["p50"]
+        hi_p50 = hi["commit_to_decoded_ms"]["video"]["p50"]
+        lines[-1] += (f" The floor went from p50 {fmt(lo_p50, 2)} ms at {lo['calls']} call(s) "
+                      f"to {fmt(hi_p50, 2)} ms at "
+                      f"{hi['calls']} calls: that is how much the database path itself slows "
+                      "down with the transaction rate.")
+    limit = broke or table[-1]
+    app, pg, total = cpu(limit, "pgcall") or 0, cpu(limit, "postgres") or 0, cpu_total(limit)
+    cores = 100 * (doc["machine"]["cores"] or 1)
+    where = (f"At {limit['calls']} calls" + (" (the first step that broke)" if broke else "")
+             + f": {resources_text(limit, doc['machine']['cores'])}. ")
+    if app >= 85:
+        verdict = ("pgcall's single thread was the limit. Batching would help only by the "
+                   "share of that thread spent issuing one INSERT per frame; it does not touch "
+                   "the WebSocket side. Expect a modest gain; measure it with this sweep.")
+    elif total >= 0.9 * cores and pg >= app:
+        verdict = ("The cores were saturated and PostgreSQL was the largest user: batching, "
+                   "which cuts PostgreSQL's per-transaction work, is worth trying. Done "
+                   "opportunistically (send together only frames already queued while the "
+                   "pool is busy) it adds no latency at low load.")
+    elif total >= 0.9 * cores:
+        verdict = ("The cores were saturated by the three processes together (the load "
+                   "generator shares them): batching would reduce PostgreSQL's share by its "
+                   "per-transaction part only, and the rest stays.")
+    else:
+        verdict = ("No process and not the machine was saturated, so the limit is latency "
+                   "rather than throughput; batching that waits to fill a batch would add "
+                   "delay to every frame and is not indicated by these figures.")
+    return [*lines, "", where + verdict, ""]
+
+
+def relay_section(doc: dict[str, Any]) -> list[str]:
+    rows = []
+    for calls, (p50, p99) in PG_RELAY.items():
+        step = step_at(doc, "table", calls)
+        rows.append([str(calls), f"{p50:g} / {p99:g}",
+                     f"{fmt(video(step, 'p50'))} / {fmt(video(step, 'p99'))}"])
+    cap, _ = capacity(doc)
+    n, p50 = PG_RELAY_COLLAPSE
+    rows.append(["capacity", f"< {n} (collapsed at {n} calls, p50 {p50 / 1000:g} s)",
+                 f"{cap} calls" if steps_of(doc, "table") else "-"])
+    cpu_text = ", ".join(f"{k} ~{v} %" for k, v in PG_RELAY_CPU.items())
+    return ["## pg-relay on the same class of machine, and pgcall's targets", "",
+            *md_table(["calls", "pg-relay p50 / p99 ms", "pgcall p50 / p99 ms"], rows),
+            f"pg-relay's measurement on a 2-core machine with the load generator on the same box "
+            f"reported {cpu_text} of a core; pgcall's CPU per step is in the resource table "
+            "above.", "",
+            *md_table(["target", "measured", "result", "why"],
+                      [list(t) for t in targets(doc)])]

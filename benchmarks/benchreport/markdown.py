@@ -1,0 +1,121 @@
+"""The markdown tables of the report and its sections that state what was run and measured.
+
+Owns: the table syntax, the latency and resource tables of a media path, and the ``Machine``
+and ``Method`` sections. Does not own: the sections that interpret the figures (``findings``),
+the summary and the order of the sections (``render``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .figures import cpu, cpu_total, fmt
+from .settings import (
+    AUDIO_BYTES,
+    AUDIO_FPS,
+    FRAME_BYTES,
+    MAX_P99_MS,
+    MIN_FPS,
+    POOL_SIZE,
+    SAMPLE_INTERVAL_S,
+    VIDEO_FPS,
+    WARMUP_S,
+)
+
+
+def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows), ""]
+
+
+def latency_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in steps:
+        b = s["bench"]
+        if b is None:
+            rows.append([str(s["calls"]), *["-"] * 10, "no figures"])
+            continue
+        v, a = b["latency_ms"], b["audio_latency_ms"]
+        rows.append([str(s["calls"]), fmt(v["p50"]), fmt(v["p95"]), fmt(v["p99"]),
+                     fmt(v["max"]), fmt(a["p50"]), fmt(a["p99"]), fmt(b["fps"]["min"]),
+                     fmt(b["fps"]["median"]), str(b["lost"]), str(b["errors"]),
+                     "yes" if s["holds"] else f"**no**: {s['why']}"])
+    return rows
+
+
+LATENCY_HEAD = ["calls", "video p50", "p95", "p99", "max", "audio p50", "audio p99",
+                "fps min", "fps median", "lost", "errors", "holds"]
+RESOURCE_HEAD = ["calls", "frames/s", "pgcall CPU %", "pgcall RSS MiB (max)",
+                 "PostgreSQL CPU %", "WAL MB/s", "load generator CPU %", "total CPU %"]
+
+
+def resource_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in steps:
+        r = s["resources"]
+        wal = r.get("wal_bytes_per_s")
+        rows.append([str(s["calls"]), fmt(s["frames_per_s"], 0), fmt(cpu(s, "pgcall"), 0),
+                     fmt(r.get("rss_mib_max"), 0), fmt(cpu(s, "postgres"), 0),
+                     fmt(None if wal is None else wal / 1e6, 1), fmt(cpu(s, "bench"), 0),
+                     f"{cpu_total(s):.0f}"])
+    return rows
+
+
+def method_section(doc: dict[str, Any]) -> list[str]:
+    p = doc["plan"]
+    return [
+        "## Method", "",
+        f"Everything runs on one machine: a throw-away PostgreSQL (pgcall's embedded code, "
+        f"default settings below), one pgcall process (`--dsn` of that server, "
+        f"`--log-level warning`) and the load generator `pgcall bench`. Each step is "
+        f"`pgcall bench --calls N --duration {p['duration_s']:g} --ramp {p['ramp_s']:g} "
+        f"--procs {p['procs']} --json`: N calls of two clients, each streaming "
+        f"{FRAME_BYTES}-byte video frames at {VIDEO_FPS} fps and {AUDIO_BYTES}-byte audio frames "
+        f"at {AUDIO_FPS}/s in both directions, so N calls are {2 * (VIDEO_FPS + AUDIO_FPS)} x N "
+        "frames/s. Latency is from the sender's write to the receiver's read of the WebSocket "
+        "message, on one clock (both clients of a call live in the same process). Percentiles "
+        "are nearest-rank.", "",
+        f"A step **holds** when every planned video stream delivered at least {MIN_FPS:g} fps "
+        f"and the video p99 is at most {MAX_P99_MS:g} ms. The sweep goes 1, 2, 5, 10, 15, 20, "
+        "25, 30, 40, ... calls until a step does not hold, and runs one step more; **capacity** "
+        "is the largest N that held. Between steps the script waits for the reaper to empty "
+        "the frame tables.", "",
+        f"While a step runs, `/proc` is sampled every {SAMPLE_INTERVAL_S:g} s: CPU of pgcall, "
+        "of the whole PostgreSQL cluster (postmaster and every backend, including the "
+        "walsender), of the load generator (all its processes), pgcall's RSS, and "
+        "`pg_current_wal_lsn()` for the WAL written. CPU is in % of one core; the figures in "
+        f"the tables are taken over the window when every call streams (from {p['ramp_s']:g} "
+        f"+ 2 s to {p['duration_s']:g} + 0.5 s after the step starts); `benchmarks.json` also "
+        "has them over the whole step, and every sample.", "",
+        "**The floor** is what the database path alone costs: a writer process inserts the "
+        "same frames at the same total rate as N calls (video and audio, both directions, one "
+        f"transaction per frame on a pool of {POOL_SIZE} connections, as pgcall does), and a "
+        "bare logical replication consumer in the script's own process (the same pgoutput "
+        "stream pgcall opens, but no hub and no WebSocket) reads them back. Each transaction "
+        "carries "
+        "in a transactional logical message the time its COMMIT was sent; the floor is COMMIT "
+        f"sent -> change decoded, first {WARMUP_S:g} s left out. INSERT sent -> decoded is in "
+        "the JSON as well.", "",
+        "**Media paths**: pgcall is restarted with `--media-path message` and steps "
+        f"{', '.join(str(c) for c in p['compare_calls'])} are repeated. `table` INSERTs each "
+        "frame into `video_frames`/`audio_frames` (pg-relay's way); `message` sends it with "
+        "`pg_logical_emit_message(true, ...)`, which reaches the stream the same way at COMMIT "
+        "but stores nothing.", "",
+    ]
+
+
+def machine_section(doc: dict[str, Any]) -> list[str]:
+    m, pg = doc["machine"], doc["postgres"]
+    load = ", ".join(f"{x:g}" for x in m["loadavg_at_start"])
+    return [
+        "## Machine", "",
+        f"* {m['cores']} cores ({m['cpu']}), {m['memory']} RAM, {m['kernel']}; the load "
+        "generator runs on the same machine",
+        f"* load average when the run started: {load}",
+        f"* PostgreSQL {pg.get('server_version', '?')} (synchronous_commit="
+        f"{pg.get('synchronous_commit', '?')}, fsync={pg.get('fsync', '?')}, shared_buffers="
+        f"{pg.get('shared_buffers', '?')}, max_wal_size={pg.get('max_wal_size', '?')}, "
+        f"wal_compression={pg.get('wal_compression', '?')})",
+        f"* pgcall {m['pgcall']}, Python {m['python']}, trio {m['trio']}",
+        f"* date: {doc['date_utc']} UTC", "",
+    ]

@@ -1,0 +1,123 @@
+"""One whole measurement run and its JSON document.
+
+Owns: the document (machine, plan, criteria, PostgreSQL settings, floor and step records),
+saved after every measurement so an interrupted run keeps its figures; the order of the run:
+the floor at each planned rate, then the sweep of the ``table`` path until a step breaks and
+one step more (or the quick run's fixed steps), then the compared steps of the ``message``
+path, pgcall being restarted for each path. Does not own: how a floor or a step is measured
+(``floor``, ``step``) or the write-up (``render``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+import pgcall
+from pgcall.pg.conn import PgConnection
+
+from .cluster import Cluster, open_cluster, open_pgcall
+from .figures import fmt
+from .floor import measure_floor, truncate_floor
+from .settings import HOST, MAX_P99_MS, MIN_FPS, Plan, log, sweep_calls
+from .step import run_step, settle, step_line
+
+
+def machine() -> dict[str, Any]:
+    model, mem = "?", "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    return {"cores": os.cpu_count(), "cpu": model, "memory": mem,
+            "kernel": f"Linux {platform.release()}", "python": platform.python_version(),
+            "trio": trio.__version__, "pgcall": pgcall.__version__,
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+class Report:
+    """The JSON document, written after every step so an interrupted run keeps its figures."""
+
+    def __init__(self, plan: Plan, path: Path) -> None:
+        self.path = path
+        self.doc: dict[str, Any] = {
+            "complete": False, "quick": plan.quick,
+            "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+            "machine": machine(), "plan": attrs.asdict(plan),
+            "criteria": {"max_p99_ms": MAX_P99_MS, "min_fps": MIN_FPS},
+            "postgres": {}, "floor": [], "steps": [],
+        }
+
+    def save(self) -> None:
+        self.path.write_text(json.dumps(self.doc, indent=1) + "\n")
+
+
+async def run_report(plan: Plan, report: Report, workdir: Path) -> None:
+    async with open_cluster(workdir) as cluster:
+        report.doc["postgres"] = cluster.settings
+        monitor = await PgConnection.connect(cluster.dsn)
+        try:
+            for calls in plan.floor_calls:
+                floor = await measure_floor(cluster, monitor, calls, plan)
+                report.doc["floor"].append(floor)
+                report.save()
+                await truncate_floor(cluster)
+                v = floor["commit_to_decoded_ms"]["video"]
+                log(f"  floor {calls:3d} calls: COMMIT -> decoded p50 {fmt(v['p50'], 2)} "
+                    f"p95 {fmt(v['p95'], 2)} p99 {fmt(v['p99'], 2)} ms")
+            await sweep_path(plan, report, cluster, monitor, workdir, "table")
+            await sweep_path(plan, report, cluster, monitor, workdir, "message")
+        finally:
+            monitor.close()
+    report.doc["complete"] = True
+    report.save()
+
+
+async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgConnection,
+                     workdir: Path, media_path: str) -> None:
+    async with open_pgcall(cluster.dsn, media_path, workdir / f"pgcall-{media_path}.log") as (
+            proc, port):
+        url = f"ws://{HOST}:{port}"
+
+        async def step(calls: int, role: str) -> dict[str, Any]:
+            await settle(monitor)
+            result = await run_step(url, proc.pid, cluster, monitor, calls, media_path, plan,
+                                    role)
+            report.doc["steps"].append(result)
+            report.save()
+            log("  " + step_line(result))
+            return result
+
+        if media_path == "message":
+            for calls in plan.compare_calls:
+                await step(calls, "compare")
+            return
+        done: set[int] = set()
+        if plan.fixed_sweep is not None:
+            for calls in plan.fixed_sweep:
+                await step(calls, "sweep")
+                done.add(calls)
+        else:
+            broke = False
+            for calls in sweep_calls():
+                result = await step(calls, "sweep")
+                done.add(calls)
+                if broke:
+                    break  # the step after the first one that broke
+                broke = not result["holds"]
+        for calls in plan.compare_calls:
+            if calls not in done:  # the sweep broke before it: measured for the comparison
+                await step(calls, "compare")
