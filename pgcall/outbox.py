@@ -44,6 +44,7 @@ class Outbox:
         self.overflowed = False
         self.dropped = {"audio": 0, "video": 0}
         self.close_request: tuple[int, str] | None = None
+        self._flush = False  # send what is queued before the close (see request_close)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -63,10 +64,12 @@ class Outbox:
                     self.on_drop(kind)
                 return
 
-    def request_close(self, code: int, reason: str) -> None:
-        """Ask the sender to close the WebSocket (after nothing else: a close is urgent)."""
+    def request_close(self, code: int, reason: str, *, flush: bool = False) -> None:
+        """Ask the sender to close the WebSocket: at once, or with ``flush`` after the messages
+        already queued (nothing more is queued once a close is requested, so that is bounded)."""
         if self.close_request is None:
             self.close_request = (code, reason)
+            self._flush = flush
         self._lot.unpark_all()
 
     def put(self, kind: Kind, data: bytes, stamp: float | None = None) -> bool:
@@ -101,7 +104,7 @@ class Outbox:
     async def get(self) -> bytes:
         """The next message; raises ``CloseRequested`` once a close was requested."""
         while True:
-            if self.close_request is not None:
+            if self.close_request is not None and not (self._flush and self._items):
                 raise CloseRequested(*self.close_request)
             data = self.get_nowait()
             if data is not None:

@@ -102,7 +102,8 @@ class Session:
         self.reply(protocol.error(req_type, ERR_RATE_LIMITED))
         if self.limits.exhausted:
             log.warning("client %s exceeded its rate limits; closing", self.identity[:8])
-            self.outbox.request_close(CLOSE_RATE_LIMITED, ERR_RATE_LIMITED)
+            # Flushed: every refused message still gets its error (docs/limits.md) first.
+            self.outbox.request_close(CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, flush=True)
 
     async def _control(self, msg: protocol.Control, now: float) -> None:
         bucket = CONTROL_BUCKETS.get(msg.type, "control")

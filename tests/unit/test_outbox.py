@@ -155,3 +155,16 @@ async def test_close_is_urgent_and_the_first_request_wins() -> None:
     with pytest.raises(CloseRequested) as info:
         await box.get()  # before the queued message: a close does not wait behind data
     assert (info.value.code, info.value.reason) == (4029, "Rate limit exceeded")
+
+
+async def test_a_flushed_close_sends_what_is_queued_first_and_queues_nothing_more() -> None:
+    box = Outbox()
+    box.put("state", b"refused-1")
+    box.put("state", b"refused-2")
+    box.request_close(4029, "Rate limit exceeded", flush=True)
+    assert box.put("state", b"too-late") is False
+    assert await box.get() == b"refused-1"
+    assert await box.get() == b"refused-2"
+    with pytest.raises(CloseRequested) as raised:
+        await box.get()
+    assert (raised.value.code, raised.value.reason) == (4029, "Rate limit exceeded")
