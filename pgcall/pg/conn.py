@@ -62,6 +62,14 @@ def _error_of(res: pq.abc.PGresult) -> PgError:
                    state.decode() if state else None)
 
 
+def _connect_error(raw: bytes) -> str:
+    """The telling line of libpq's message: its last line that is not an indented hint
+    ("\tIs the server running...")."""
+    lines = [ln for ln in raw.decode(errors="replace").splitlines() if ln.strip()]
+    telling = [ln for ln in lines if not ln[0].isspace()]
+    return (telling or lines or ["connection failed"])[-1].strip()
+
+
 class PgConnection:
     def __init__(self, pgconn: pq.abc.PGconn) -> None:
         self.pgconn = pgconn
@@ -87,8 +95,7 @@ class PgConnection:
                     elif status == pq.PollingStatus.WRITING:
                         await trio.lowlevel.wait_writable(pgconn.socket)
                     else:
-                        msg = pgconn.error_message.decode(errors="replace").strip()
-                        raise ConnectionLost(msg.splitlines()[-1] if msg else "connection failed")
+                        raise ConnectionLost(_connect_error(pgconn.error_message))
         except trio.TooSlowError:
             pgconn.finish()
             raise ConnectionLost("timed out connecting to PostgreSQL") from None

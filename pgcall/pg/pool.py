@@ -10,17 +10,45 @@ restart: the statement that hit the dead connection fails, the next one gets a f
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import AsyncIterator
 from typing import Any
 
 import trio
 
-from .conn import PgConnection, Result
+from .conn import ConnectionLost, PgConnection, Result
+
+# A connection lent for longer than this is presumed dead (a network that went silent: no
+# error ever arrives) and is dropped; the caller gets ConnectionLost. pgcall's statements take
+# milliseconds; the longest, a reaper batch, well under a second.
+LEASE_TIMEOUT_S = 5.0
+
+
+def _closed_while_idle(conn: PgConnection) -> bool:
+    """True if the server (or the network) ended ``conn`` while it sat idle in the pool.
+
+    An idle connection has nothing to read (pgcall never LISTENs on pooled connections), so a
+    readable socket means the server sent its last words (a FATAL "terminating connection"
+    on a restart or ``pg_terminate_backend``) and closed, or the peer reset it. libpq only
+    notices on the next statement, which would then fail for a client although the database
+    is back. poll(0) never blocks.
+    """
+    if conn.broken:
+        return True
+    try:
+        fd = conn.pgconn.socket
+    except Exception:  # libpq already dropped the socket
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 class Pool:
-    def __init__(self, dsn: str, size: int = 8, *, setup_sql: str | None = None) -> None:
+    def __init__(self, dsn: str, size: int = 8, *, setup_sql: str | None = None,
+                 lease_timeout_s: float = LEASE_TIMEOUT_S) -> None:
         self.dsn = dsn
+        self.lease_timeout_s = lease_timeout_s
         self.size = size
         self._setup_sql = setup_sql
         self._idle: list[PgConnection] = []
@@ -32,17 +60,32 @@ class Pool:
         if self._closed:
             raise RuntimeError("pool is closed")
         async with self._slots:
-            conn = self._idle.pop() if self._idle else None
+            conn = None
+            while self._idle and conn is None:
+                conn = self._idle.pop()
+                if _closed_while_idle(conn):
+                    conn.close()
+                    conn = None
             if conn is None:
                 conn = await PgConnection.connect(self.dsn)
                 if self._setup_sql:
                     await conn.simple(self._setup_sql)
             try:
-                yield conn
+                with trio.move_on_after(self.lease_timeout_s) as lease:
+                    yield conn
+                if lease.cancelled_caught:
+                    conn.broken = True
+                    raise ConnectionLost(
+                        f"no answer from PostgreSQL within {self.lease_timeout_s:g} s")
             finally:
                 if conn.broken or self._closed:
                     conn.close()
-                else:
+                if conn.broken:
+                    # The idle ones most likely share its fate (same server, same network);
+                    # a new connection costs milliseconds, a dead one a failed statement.
+                    while self._idle:
+                        self._idle.pop().close()
+                elif not self._closed:
                     self._idle.append(conn)
 
     async def execute(self, sql: str, params: Any = (), *, prepare: bool = False) -> Result:

@@ -37,6 +37,11 @@ log = logging.getLogger("pgcall.replication")
 
 PUBLICATIONS = ("pgcall_state", "pgcall_frames")
 STATUS_INTERVAL_S = 1.0
+# Nothing at all from the server for this long, although each status update sent after a
+# second of silence asks for a reply: the connection is dead though no error arrived (a
+# silent network). Without it the stream would wait for ever (TCP retransmissions give up
+# only after ~15 minutes) while /healthz says "streaming".
+SILENCE_LIMIT_S = 5.0
 
 # The state the hub mirrors, read at the snapshot. Same queries as pg-relay's snapshot (§4.2).
 SNAPSHOT_QUERIES = {
@@ -64,6 +69,7 @@ class ReplicationStream:
         self._acked = start
         self._last_end = start  # end LSN of the last transaction handed out
         self._next_status = 0.0
+        self._last_heard = trio.current_time()
         self.server_wal_end = start
         self.last_message_at = time.time()
         self.last_commit_time = 0  # of the last transaction handed out (PostgreSQL epoch, µs)
@@ -89,13 +95,21 @@ class ReplicationStream:
     async def __anext__(self) -> Transaction:
         while True:
             data = None
-            with trio.move_on_at(self._next_status):
+            silent_until = self._last_heard + SILENCE_LIMIT_S
+            with trio.move_on_at(min(self._next_status, silent_until)):
                 data = await self.conn.get_copy_data()
                 if data is None:
                     raise ConnectionLost("the server ended the replication stream")
             if data is None:
-                await self._send_status()
+                now = trio.current_time()
+                if now >= silent_until:
+                    self.conn.broken = True
+                    raise ConnectionLost(f"no message from the server for {SILENCE_LIMIT_S:g} s")
+                # Ask for a keepalive once the server has been quiet for a status interval.
+                with trio.move_on_at(silent_until):
+                    await self._send_status(reply=now - self._last_heard >= STATUS_INTERVAL_S)
                 continue
+            self._last_heard = trio.current_time()
             msg = walproto.parse_copy_data(data)
             self.last_message_at = time.time()
             if isinstance(msg, walproto.PrimaryKeepalive):
