@@ -1,8 +1,9 @@
 """A scripted replication source for deterministic tests of the hub and sessions.
 
 Owns: a ``ReplicationSource`` whose streams yield exactly what the test pushes: transactions,
-or raw pgoutput payloads run through the real ``TransactionAssembler``; and failures, which
-end the current stream like a lost connection does. Same interface as the real source.
+or raw bytes (CopyData messages, or bare pgoutput payloads) run through the real decoders;
+and failures, which end the current stream like a lost connection does. Same interface as
+the real source.
 """
 
 from __future__ import annotations
@@ -11,11 +12,18 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import trio
 
+from . import walproto
 from .changes import Snapshot, Transaction, TransactionAssembler
 from .conn import ConnectionLost
 from .walproto import Lsn
+
+
+@attrs.frozen
+class CopyData:
+    data: bytes
 
 
 class ScriptedStream:
@@ -41,6 +49,11 @@ class ScriptedStream:
                 raise item
             if isinstance(item, Transaction):
                 return item
+            if isinstance(item, CopyData):
+                msg = walproto.parse_copy_data(item.data)
+                if isinstance(msg, walproto.PrimaryKeepalive):
+                    continue
+                item = msg.payload
             txn = self._assembler.feed(item)
             if txn is not None:
                 return txn
@@ -79,7 +92,12 @@ class ScriptedSource:
         self._put(txn)
 
     def push_payload(self, payload: bytes) -> None:
+        """One pgoutput message (the payload of an XLogData)."""
         self._put(payload)
+
+    def push_copy_data(self, data: bytes) -> None:
+        """One CopyData message as the server sends it (XLogData or primary keepalive)."""
+        self._put(CopyData(data))
 
     def fail(self, reason: str = "connection lost") -> None:
         self._put(ConnectionLost(reason))
