@@ -14,6 +14,7 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed
 
+from pgcall.httpserver import MAX_WEBSOCKET_MESSAGE
 from pgcall.ratelimit import LIMITS
 from pgcall.reaper import expire_ringing
 
@@ -30,7 +31,7 @@ from .wsclient import (
 )
 
 DEADLINE_S = 20.0
-WS_LIMIT = 600 * 1024  # pgcall's WebSocket message size limit
+WS_LIMIT = MAX_WEBSOCKET_MESSAGE
 
 
 async def test_delete_events_carry_the_old_row(server: str, db: Any) -> None:
