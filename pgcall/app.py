@@ -31,7 +31,7 @@ from .reaper import run_reaper
 from .replication import PostgresSource, ReplicationStatus, run_replication
 from .session import CLOSE_GOING_AWAY, SessionContext, handle_websocket
 from .store import Store
-from .web import WebApp
+from .web import HealthCheck, WebApp
 
 log = logging.getLogger("pgcall.app")
 
@@ -75,7 +75,7 @@ async def open_database(config: Config) -> AsyncIterator[str]:
         yield dsn
 
 
-def make_health(pool: Pool, replication: ReplicationStatus):  # type: ignore[no-untyped-def]
+def make_health(pool: Pool, replication: ReplicationStatus) -> HealthCheck:
     """/healthz: 200 while the database answers and replication streams, else 503 + reason."""
 
     async def health() -> tuple[bool, dict[str, object]]:

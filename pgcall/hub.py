@@ -39,6 +39,7 @@ class Subscriber(Protocol):
     outbox: Outbox
 
     def overflowed(self) -> None: ...
+    def replace(self) -> None: ...
 
 
 @attrs.define
@@ -179,8 +180,8 @@ class Hub:
             elif table == "ai_transcripts":
                 # pg-relay sends the last hour only (protocol.md 4.2); the ISO strings of
                 # rowjson sort like the times they encode.
-                cutoff = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, datetime.fromtimestamp(
-                    self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC))
+                cutoff = str(rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, datetime.fromtimestamp(
+                    self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC)))
                 rows = [r for r in rows if (r.get("created_at") or "") > cutoff][:200]
             out.append(protocol.snapshot(table, rows))
         return out

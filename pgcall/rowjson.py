@@ -113,7 +113,7 @@ def encode_value(type_oid: int, value: object) -> object:
     if type_oid in (INT2_OID, INT4_OID):
         return int(value)  # type: ignore[call-overload]
     if type_oid == FLOAT4_OID:
-        return _finite_or_none(float4_text(value))  # type: ignore[arg-type]
+        return _finite_or_none(float4_text(value))
     if type_oid == FLOAT8_OID:
         return _finite_or_none(float(value))  # type: ignore[arg-type]
     if type_oid in (TIMESTAMPTZ_OID, TIMESTAMP_OID) and isinstance(value, dt.datetime):

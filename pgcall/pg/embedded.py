@@ -218,7 +218,7 @@ async def _running(bindir: Path, cluster: Path, socket_dir: Path, user: str | No
     for key, value in settings.items():
         argv += ["-c", f"{key}={value}"]
     proc = _Server(argv, user)
-    ready, tail = trio.Event(), []
+    ready, tail = trio.Event(), list[bytes]()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_watch_log, proc.output, data_dir / "postgres.log", ready, tail)
