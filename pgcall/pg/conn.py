@@ -76,7 +76,10 @@ class PgConnection:
         self.broken = False
         self._closed = False
         self._tx = Transformer()
-        self._prepared: dict[str, bytes] = {}
+        # Prepared statements by (SQL, parameter type OIDs): psycopg picks an int's type by its
+        # value (int2 for 1, int4 for 40000), and a statement prepared for int2 rejects the
+        # binary of an int4. Each combination of types gets its own statement.
+        self._prepared: dict[tuple[str, tuple[int, ...]], bytes] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -181,8 +184,8 @@ class PgConnection:
                       prepare: bool = False) -> Result:
         """One statement with ``$1``-style parameters, adapted by psycopg (binary where it can).
 
-        ``prepare=True`` prepares the statement once per connection: the hot path (frame
-        inserts) then skips parsing and planning.
+        ``prepare=True`` prepares the statement once per connection (and per combination of
+        parameter types): the hot path (frame inserts) then skips parsing and planning.
         """
         if self.broken:
             raise ConnectionLost("connection is broken")
@@ -191,12 +194,13 @@ class PgConnection:
         values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params)) if params else []
         types, formats = (tx.types, tx.formats) if params else ((), ())
         if prepare:
-            name = self._prepared.get(sql)
+            key = (sql, tuple(types))
+            name = self._prepared.get(key)
             if name is None:
                 name = f"p{len(self._prepared)}".encode()
                 pg.send_prepare(name, sql.encode(), param_types=types)
                 self._check(await self._results())
-                self._prepared[sql] = name
+                self._prepared[key] = name
             pg.send_query_prepared(name, values, param_formats=formats)
         else:
             pg.send_query_params(sql.encode(), values, param_types=types,
