@@ -27,7 +27,7 @@ from . import protocol, rowjson
 from .hub import Hub
 from .origin import origin_allowed
 from .outbox import CloseRequested, Outbox, OutboxLimits
-from .pg.conn import PgError
+from .pg.conn import ConnectionLost, PgError
 from .ratelimit import CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, ConnectionLimits
 from .store import Store
 
@@ -39,6 +39,7 @@ CLOSE_GOING_AWAY = 1001
 USER_ROW_WAIT_S = 5.0
 CLOSE_GRACE_S = 2.0  # how long a new connection waits for its own users row in the stream
 ERR_DATABASE = "Database unavailable, please retry"
+ERR_INTERNAL = "Internal server error"
 CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call"}
 
 
@@ -66,6 +67,7 @@ class Session:
             trio.current_time(), video_fps=float(settings.get("video_fps") or 15),
             audio_fps=1000.0 / float(settings.get("audio_frame_ms") or 50))
         self._told_overflow = False
+        self._logged_errors: set[str] = set()
 
     # Subscriber interface (hub side)
     def overflowed(self) -> None:
@@ -124,8 +126,7 @@ class Session:
             else:
                 err = await store.end_call(me, f["session_id"])
         except PgError as exc:
-            log.warning("%s from %s failed: %s", msg.type, me[:8], exc)
-            err = ERR_DATABASE
+            err = self._db_error(msg.type, exc)
         if err is None:
             self.reply(protocol.ack(msg.type))
             if msg.type in ("request_call", "accept_call", "decline_call", "end_call"):
@@ -133,6 +134,18 @@ class Session:
         else:
             self.reply(protocol.error(msg.type, err))
         return None
+
+    def _db_error(self, req_type: str, exc: PgError) -> str:
+        """The reply to a failed statement. A lost connection is an outage the client may wait
+        out; anything else is pgcall's own fault and is logged (once per connection and kind:
+        a media stream would repeat it 35 times a second). Neither leaks the server's text."""
+        if isinstance(exc, ConnectionLost):
+            log.debug("%s from %s: database unavailable: %s", req_type, self.identity[:8], exc)
+            return ERR_DATABASE
+        if req_type not in self._logged_errors:
+            self._logged_errors.add(req_type)
+            log.warning("%s from %s failed: %s", req_type, self.identity[:8], exc)
+        return ERR_INTERNAL
 
     async def _media(self, media: protocol.Media, now: float) -> None:
         req_type = protocol.MEDIA_REQ_TYPES[media.kind]
@@ -145,8 +158,7 @@ class Session:
             try:
                 await self.ctx.store.insert_frame(media, self.identity)
             except PgError as exc:
-                log.debug("frame insert failed: %s", exc)
-                err = ERR_DATABASE
+                err = self._db_error(req_type, exc)
         if err is not None:
             self.reply(protocol.error(req_type, err))
         return None

@@ -194,7 +194,7 @@ class PgConnection:
         values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params)) if params else []
         types, formats = (tx.types, tx.formats) if params else ((), ())
         if prepare:
-            key = (sql, tuple(types))
+            key = (sql, tuple(types or ()))
             name = self._prepared.get(key)
             if name is None:
                 name = f"p{len(self._prepared)}".encode()
