@@ -68,7 +68,11 @@ def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pgcall {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,bench}")
-    serve = sub.add_parser("serve", help="run the server (the default)")
+    serve = sub.add_parser(
+        "serve", prog="pgcall [serve]", help="run the server (the default)",
+        description="Run pgcall: the call server and its frontend on one port. "
+                    "`pgcall bench --help` shows the load generator.",
+        epilog="Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir.")
     add_serve_options(serve, env)
     from .bench.cli import add_bench_options
 
@@ -108,8 +112,9 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
     argv = list(argv)
-    if not argv or argv[0] not in ("serve", "bench", "-h", "--help", "--version"):
-        argv.insert(0, "serve")  # `pgcall [serve]`: serving is the default command
+    if not argv or argv[0] not in ("serve", "bench", "--version"):
+        # `pgcall [serve]`: serving is the default command, and `pgcall --help` shows its options.
+        argv.insert(0, "serve")
     parser = build_parser(env)
     args = parser.parse_args(argv)
     if args.command == "serve" and (args.certfile is None) != (args.keyfile is None):
