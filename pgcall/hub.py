@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from . import mediamsg, protocol, rowjson
+from . import encode, mediamsg, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
 from .pg.changes import Change, LogicalMessage, Snapshot, Transaction
@@ -128,12 +128,12 @@ class Hub:
         new, old = self.mirror.apply(change)
         if change.op == "insert":
             assert new is not None
-            message = protocol.insert_event(change.table, new)
+            message = encode.insert_event(change.table, new)
         elif change.op == "update":
             assert new is not None
-            message = protocol.update_event(change.table, new, old or {})
+            message = encode.update_event(change.table, new, old or {})
         else:
-            message = protocol.delete_event(change.table, old or {})
+            message = encode.delete_event(change.table, old or {})
         if change.table == "call_sessions":
             parties = {r[k] for r in (new, old, before) if r
                        for k in ("caller", "callee") if k in r}
@@ -157,9 +157,9 @@ class Hub:
         if kind == "audio":
             extra["rms"] = rowjson.float4_text(extra["rms"])
         session_id = str(row["session_id"])
-        header = protocol.media_header(kind, session_id, row["from_id"], row["seq"], extra)
+        header = encode.media_header(kind, session_id, row["from_id"], row["seq"], extra)
         stamp = self.inflight.pop((kind, session_id, row["from_id"], row["seq"]), None)
-        self._deliver(sub, kind, protocol.encode_media(kind, header, payload),  # type: ignore[arg-type]
+        self._deliver(sub, kind, encode.encode_media(kind, header, payload),  # type: ignore[arg-type]
                       stamp)
         self.stats.frames_out[kind] += 1
 
@@ -183,7 +183,7 @@ class Hub:
                 cutoff = str(rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, datetime.fromtimestamp(
                     self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC)))
                 rows = [r for r in rows if (r.get("created_at") or "") > cutoff][:200]
-            out.append(protocol.snapshot(table, rows))
+            out.append(encode.snapshot(table, rows))
         return out
 
     def claim(self, sub: Subscriber) -> Subscriber | None:

@@ -1,8 +1,8 @@
-"""The pg-relay wire protocol, without I/O (protocol.md §2, §3, §3.1, §4).
+"""The pg-relay wire protocol as clients speak it, without I/O (protocol.md §2, §3, §3.1).
 
-This module owns the bytes of one WebSocket message in both directions: the framing of §2,
-the parsing of client messages into frozen `Control` / `Media` values, every check that can be
-answered without state, and the encoding of every server message.
+This module owns reading one client WebSocket message: the framing of §2, the parsing into
+frozen `Control` / `Media` values, every check that can be answered without state, and the
+error strings. Encoding messages is ``encode``'s.
 
 It does not own anything that needs state or a clock: who the caller is, whether a user is
 online, whether a session exists, is Active, is a Video call, or whether `to` is the peer
@@ -93,7 +93,7 @@ _INT32_MAX = 2**31 - 1
 _JPEG_SOI = b"\xff\xd8"
 
 # Relayed header fields per kind (§3.1, §4.6): name -> (low, high, integers only).
-_MEDIA_FIELDS: dict[str, dict[str, tuple[float, float, bool]]] = {
+MEDIA_FIELDS: dict[str, dict[str, tuple[float, float, bool]]] = {
     "audio": {
         "sample_rate": (8000, 96000, True),
         "channels": (1, 8, True),
@@ -103,7 +103,6 @@ _MEDIA_FIELDS: dict[str, dict[str, tuple[float, float, bool]]] = {
     "video": {"width": (1, 4096, True), "height": (1, 4096, True)},
 }
 _TAG_KIND = {TAG_AUDIO: "audio", TAG_VIDEO: "video"}
-_KIND_TAG = {"audio": b"\x01", "video": b"\x02"}
 
 
 class ProtocolError(Exception):
@@ -311,7 +310,7 @@ def _parse_media(kind: str, header: dict[str, Any], payload: memoryview, limit: 
     if seq is None:
         raise ProtocolError(req_type, "Invalid frame header: seq")
     fields: dict[str, Any] = {}
-    for name, (low, high, integer) in _MEDIA_FIELDS[kind].items():
+    for name, (low, high, integer) in MEDIA_FIELDS[kind].items():
         value = _number(header.get(name), low, high, integer)
         if value is None:
             raise ProtocolError(req_type, f"Invalid frame header: {name}")
@@ -329,65 +328,3 @@ def _parse_media(kind: str, header: dict[str, Any], payload: memoryview, limit: 
         if payload[:2] != _JPEG_SOI:
             raise ProtocolError(req_type, ERR_NOT_JPEG)
     return Media(kind, session_id, to, int(seq), fields, payload)
-
-
-# --- encoding ------------------------------------------------------------------------------
-
-
-def _dumps(obj: object) -> bytes:
-    # Compact like JSON.stringify, non-ASCII as raw UTF-8 (§2). A lone surrogate (possible in
-    # an echoed req_type) cannot be UTF-8; then escape it, as well-formed JSON.stringify does.
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
-
-
-def encode_control(obj: dict[str, Any]) -> bytes:
-    """A tag-0 message carrying `obj` as JSON; keys keep their order, `type` first."""
-    return b"\x00" + _dumps(obj)
-
-
-def ack(req_type: str) -> bytes:
-    return encode_control({"type": "ack", "req_type": req_type})
-
-
-def error(req_type: str, message: str) -> bytes:
-    return encode_control({"type": "error", "req_type": req_type, "message": message})
-
-
-def identity(identity: str, token: str) -> bytes:
-    return encode_control({"type": "identity", "identity": identity, "token": token})
-
-
-def snapshot(table: str, rows: list[dict[str, Any]]) -> bytes:
-    return encode_control({"type": "snapshot", "table": table, "rows": rows})
-
-
-def insert_event(table: str, row: dict[str, Any]) -> bytes:
-    return encode_control({"type": "insert", "table": table, "row": row})
-
-
-def update_event(table: str, row: dict[str, Any], old: dict[str, Any]) -> bytes:
-    return encode_control({"type": "update", "table": table, "row": row, "old": old})
-
-
-def delete_event(table: str, old: dict[str, Any]) -> bytes:
-    return encode_control({"type": "delete", "table": table, "old": old})
-
-
-def media_header(
-    kind: str, session_id: str, from_id: str, seq: int, fields: dict[str, Any]
-) -> dict[str, Any]:
-    """The relayed header in pg-relay's key order (§4.6); `to` is never included."""
-    header: dict[str, Any] = {"session_id": session_id, "from": from_id, "seq": seq}
-    for name in _MEDIA_FIELDS[kind]:
-        header[name] = fields[name]
-    return header
-
-
-def encode_media(kind: str, header: dict[str, Any], payload: bytes | memoryview) -> bytes:
-    """Tag, uint32 big-endian header length, header JSON, payload (§2); one copy of payload."""
-    head = _dumps(header)
-    return b"".join((_KIND_TAG[kind], len(head).to_bytes(4, "big"), head, payload))

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import attrs
 import trio
 
-from . import protocol, rowjson
+from . import encode, protocol, rowjson
 from .hub import Hub
 from .origin import origin_allowed
 from .outbox import CloseRequested, Outbox, OutboxLimits
@@ -94,14 +94,14 @@ class Session:
                 max_audio_bytes=int(settings.get("audio_max_frame_bytes") or 64000),
                 max_video_bytes=int(settings.get("video_max_frame_bytes") or 512000))
         except protocol.ProtocolError as exc:
-            self.reply(protocol.error(exc.req_type, exc.message))
+            self.reply(encode.error(exc.req_type, exc.message))
             return None
         if isinstance(msg, protocol.Media):
             return await self._media(msg, now)
         return await self._control(msg, now)
 
     def _refused(self, req_type: str) -> None:
-        self.reply(protocol.error(req_type, ERR_RATE_LIMITED))
+        self.reply(encode.error(req_type, ERR_RATE_LIMITED))
         if self.limits.exhausted:
             log.warning("client %s exceeded its rate limits; closing", self.identity[:8])
             # Flushed: every refused message still gets its error (docs/limits.md) first.
@@ -128,11 +128,11 @@ class Session:
         except PgError as exc:
             err = self._db_error(msg.type, exc)
         if err is None:
-            self.reply(protocol.ack(msg.type))
+            self.reply(encode.ack(msg.type))
             if msg.type in ("request_call", "accept_call", "decline_call", "end_call"):
                 log.info("%s by %s", msg.type, me[:8])
         else:
-            self.reply(protocol.error(msg.type, err))
+            self.reply(encode.error(msg.type, err))
         return None
 
     def _db_error(self, req_type: str, exc: PgError) -> str:
@@ -160,7 +160,7 @@ class Session:
             except PgError as exc:
                 err = self._db_error(req_type, exc)
         if err is not None:
-            self.reply(protocol.error(req_type, err))
+            self.reply(encode.error(req_type, err))
         return None
 
     # -- the socket ------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: 
         await send({"type": "websocket.close", "code": 1011, "reason": "Database unavailable"})
         return
     session = Session(ctx, identity)
-    session.reply(protocol.identity(identity, token))  # always the first message
+    session.reply(encode.identity(identity, token))  # always the first message
     previous = ctx.hub.claim(session)
     if previous is not None:
         previous.replace()

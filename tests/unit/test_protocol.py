@@ -11,6 +11,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from pgcall import encode as enc
 from pgcall import protocol as p
 from pgcall.protocol import Control, Media, ProtocolError, parse_message
 
@@ -574,7 +575,7 @@ def test_video_payload(payload: bytes, limit: int, expected: str | None) -> None
 
 def test_ack_matches_worked_example() -> None:
     # §4.8: 00 7B 22 74 79 70 65 22 3A 22 61 63 6B 22 ...
-    out = p.ack("send_message")
+    out = enc.ack("send_message")
     assert out[:14] == bytes.fromhex("007B2274797065223A2261636B22")
     assert out == b'\x00{"type":"ack","req_type":"send_message"}'
 
@@ -582,22 +583,22 @@ def test_ack_matches_worked_example() -> None:
 @pytest.mark.parametrize(
     ("out", "expected"),
     [
-        (p.ack("x"), {"type": "ack", "req_type": "x"}),
-        (p.error("set_nickname", "User not found"),
+        (enc.ack("x"), {"type": "ack", "req_type": "x"}),
+        (enc.error("set_nickname", "User not found"),
          {"type": "error", "req_type": "set_nickname", "message": "User not found"}),
-        (p.identity(A, SID), {"type": "identity", "identity": A, "token": SID}),
-        (p.snapshot("users", [{"identity": A, "nickname": "n"}]),
+        (enc.identity(A, SID), {"type": "identity", "identity": A, "token": SID}),
+        (enc.snapshot("users", [{"identity": A, "nickname": "n"}]),
          {"type": "snapshot", "table": "users", "rows": [{"identity": A, "nickname": "n"}]}),
-        (p.snapshot("call_sessions", []),
+        (enc.snapshot("call_sessions", []),
          {"type": "snapshot", "table": "call_sessions", "rows": []}),
-        (p.insert_event("chat_messages", {"id": "1", "text": "t"}),
+        (enc.insert_event("chat_messages", {"id": "1", "text": "t"}),
          {"type": "insert", "table": "chat_messages", "row": {"id": "1", "text": "t"}}),
-        (p.update_event("users", {"identity": A, "nickname": "x"}, {"identity": A}),
+        (enc.update_event("users", {"identity": A, "nickname": "x"}, {"identity": A}),
          {"type": "update", "table": "users", "row": {"identity": A, "nickname": "x"},
           "old": {"identity": A}}),
-        (p.delete_event("call_sessions", {"session_id": SID}),
+        (enc.delete_event("call_sessions", {"session_id": SID}),
          {"type": "delete", "table": "call_sessions", "old": {"session_id": SID}}),
-        (p.encode_control({"type": "custom", "z": 1, "a": [None, True, 1.5]}),
+        (enc.encode_control({"type": "custom", "z": 1, "a": [None, True, 1.5]}),
          {"type": "custom", "z": 1, "a": [None, True, 1.5]}),
     ],
 )
@@ -611,7 +612,7 @@ def test_control_encoders(out: bytes, expected: dict[str, object]) -> None:
 
 
 def test_non_ascii_is_raw_utf8() -> None:
-    out = p.error("send_message", "caf\u00e9 " + GRIN)
+    out = enc.error("send_message", "caf\u00e9 " + GRIN)
     assert ("caf\u00e9 " + GRIN).encode("utf-8") in out
     assert b"\\u" not in out
 
@@ -619,23 +620,23 @@ def test_non_ascii_is_raw_utf8() -> None:
 def test_lone_surrogate_is_escaped_not_an_exception() -> None:
     # An unknown type is echoed as req_type, and JSON may carry a lone surrogate.
     req_type, message = err(b'\x00{"type":"\\ud800"}')
-    out = p.error(req_type, message)
+    out = enc.error(req_type, message)
     assert json.loads(out[1:].decode("utf-8"))["req_type"] == "\ud800"
 
 
 def test_encoders_refuse_non_finite_numbers() -> None:
     with pytest.raises(ValueError):
-        p.encode_control({"type": "x", "v": float("nan")})
+        enc.encode_control({"type": "x", "v": float("nan")})
 
 
 def test_media_header_key_order() -> None:
     fields = {"rms": 0.5, "channels": 1, "sample_rate": 16000, "extra": 1}
-    h = p.media_header("audio", SID, A, 17, fields)
+    h = enc.media_header("audio", SID, A, 17, fields)
     assert list(h.items()) == [
         ("session_id", SID), ("from", A), ("seq", 17),
         ("sample_rate", 16000), ("channels", 1), ("rms", 0.5),
     ]
-    v = p.media_header("video", SID, A, 2, {"height": 360, "width": 640})
+    v = enc.media_header("video", SID, A, 2, {"height": 360, "width": 640})
     assert list(v.items()) == [
         ("session_id", SID), ("from", A), ("seq", 2), ("width", 640), ("height", 360),
     ]
@@ -644,9 +645,9 @@ def test_media_header_key_order() -> None:
 def test_encode_media_matches_worked_example() -> None:
     # §4.8: header length 187 when `from` is 64 hex characters.
     fields = {"sample_rate": 16000, "channels": 1, "rms": 0.012345679}
-    header = p.media_header("audio", SID, A, 17, fields)
+    header = enc.media_header("audio", SID, A, 17, fields)
     pcm = bytes(1600)
-    out = p.encode_media("audio", header, pcm)
+    out = enc.encode_media("audio", header, pcm)
     assert out[0] == p.TAG_AUDIO
     assert out[1:5] == bytes.fromhex("000000BB")
     assert json.loads(out[5 : 5 + 187]) == header
@@ -656,8 +657,8 @@ def test_encode_media_matches_worked_example() -> None:
 
 def test_encode_media_video_and_memoryview_payload() -> None:
     payload = bytearray(JPEG)
-    header = p.media_header("video", SID, A, 9, {"width": 320, "height": 180})
-    out = p.encode_media("video", header, memoryview(payload))
+    header = enc.media_header("video", SID, A, 9, {"width": 320, "height": 180})
+    out = enc.encode_media("video", header, memoryview(payload))
     assert isinstance(out, bytes) and out[0] == p.TAG_VIDEO
     hlen = int.from_bytes(out[1:5], "big")
     assert json.loads(out[5 : 5 + hlen]) == header
@@ -667,7 +668,7 @@ def test_encode_media_video_and_memoryview_payload() -> None:
 def test_encode_media_then_parse_round_trip() -> None:
     payload = bytes(range(256)) * 6
     header = audio_header(seq=41, rms=0.5)
-    msg = parse_message(p.encode_media("audio", header, payload))
+    msg = parse_message(enc.encode_media("audio", header, payload))
     assert isinstance(msg, Media)
     assert (msg.session_id, msg.to, msg.seq, bytes(msg.payload)) == (SID, B, 41, payload)
 
@@ -687,7 +688,7 @@ def test_canonical_uuid_and_is_identity_helpers() -> None:
 # --- the pure layer stays pure (DESIGN.md §1) -------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["protocol.py", "rowjson.py"])
+@pytest.mark.parametrize("module", ["protocol.py", "encode.py", "rowjson.py"])
 def test_pure_modules_import_no_io(module: str) -> None:
     source = (Path(p.__file__).parent / module).read_text(encoding="utf-8")
     names: set[str] = set()

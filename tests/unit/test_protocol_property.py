@@ -9,6 +9,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pgcall import encode as enc
 from pgcall import protocol as p
 from pgcall.protocol import Control, Media, ProtocolError, parse_message
 
@@ -147,13 +148,13 @@ def test_encode_media_parse_round_trip(
 ) -> None:
     kind, fields, payload = case
     header = {"session_id": session_id.upper(), "to": to, "seq": seq, **fields}
-    msg = parse_message(p.encode_media(kind, header, memoryview(payload)))
+    msg = parse_message(enc.encode_media(kind, header, memoryview(payload)))
     assert isinstance(msg, Media)
     assert bytes(msg.payload) == payload
     assert (msg.kind, msg.session_id, msg.to, msg.seq) == (kind, session_id, to, seq)
     assert msg.header == fields
-    relayed = p.media_header(kind, msg.session_id, "f" * 64, msg.seq, msg.header)
-    out = p.encode_media(kind, relayed, msg.payload)
+    relayed = enc.media_header(kind, msg.session_id, "f" * 64, msg.seq, msg.header)
+    out = enc.encode_media(kind, relayed, msg.payload)
     hlen = int.from_bytes(out[1:5], "big")
     assert json.loads(out[5 : 5 + hlen]) == relayed
     assert out[5 + hlen :] == payload
@@ -201,7 +202,7 @@ def test_utf16_len_counts_astral_twice(text: str) -> None:
 @FUZZ
 @given(ANY_TEXT, ANY_TEXT)
 def test_error_encoding_is_valid_utf8_json(req_type: str, message: str) -> None:
-    out = p.error(req_type, message)
+    out = enc.error(req_type, message)
     assert out[0] == 0
     decoded = json.loads(out[1:].decode("utf-8"))
     assert decoded == {"type": "error", "req_type": req_type, "message": message}
