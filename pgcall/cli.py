@@ -24,6 +24,7 @@ from .config import (
     FRONTENDS,
     LOG_FORMATS,
     LOG_LEVELS,
+    MEDIA_PATHS,
     Config,
     default_data_dir,
 )
@@ -99,7 +100,7 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--log-format", choices=LOG_FORMATS, default="text")
     p.add_argument("--certfile", type=Path, help="TLS certificate (PEM): serve https and wss")
     p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
-    p.add_argument("--media-path", choices=("table", "message"), default="table",
+    p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
     p.add_argument("--allowed-origins", default="", metavar="ORIGINS",

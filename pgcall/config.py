@@ -17,6 +17,7 @@ DEFAULT_PORT = 9000  # pg-relay's port: its clients find us where they found it
 DEFAULT_RETAIN_S = 5.0  # frames older than this are deleted (the demo's 5 s)
 REAP_INTERVAL_S = 2.0  # how often the reaper runs (the demo's 2 s)
 FRONTENDS = ("vanilla", "svelte")
+MEDIA_PATHS = ("table", "message")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 

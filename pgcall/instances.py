@@ -14,10 +14,15 @@ import socket
 
 import trio
 
-from .pg.conn import PgConnection, PgError
+from .pg.conn import PgConnection, PgError, transaction
 from .store import CALL_LOCK
 
 log = logging.getLogger("pgcall.instances")
+
+
+# The users an instance ($1) owns, other than external ones such as an AI agent.
+_USERS_OF = ("SELECT p.identity FROM pgcall_presence p JOIN users u USING (identity) "
+             "WHERE p.instance_id = $1 AND NOT u.is_ai")
 
 
 def new_instance_id() -> int:
@@ -41,17 +46,17 @@ async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
         if not (await conn.execute("SELECT pg_try_advisory_lock($1)", [other])).rows[0][0]:
             continue  # alive: its connection holds the lock
         try:
-            await conn.simple("BEGIN")
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
-            users = "SELECT p.identity FROM pgcall_presence p JOIN users u USING (identity) " \
-                    "WHERE p.instance_id = $1 AND NOT u.is_ai"
-            await conn.execute(f"DELETE FROM call_sessions WHERE caller IN ({users}) "
-                               f"OR callee IN ({users})", [other])
-            res = await conn.execute(f"DELETE FROM users WHERE identity IN ({users})", [other])
-            removed += res.rowcount
-            await conn.execute("DELETE FROM pgcall_presence WHERE instance_id = $1", [other])
-            await conn.execute("DELETE FROM pgcall_instances WHERE instance_id = $1", [other])
-            await conn.simple("COMMIT")
+            async with transaction(conn):
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
+                await conn.execute(f"DELETE FROM call_sessions WHERE caller IN ({_USERS_OF}) "
+                                   f"OR callee IN ({_USERS_OF})", [other])
+                res = await conn.execute(f"DELETE FROM users WHERE identity IN ({_USERS_OF})",
+                                         [other])
+                removed += res.rowcount
+                await conn.execute("DELETE FROM pgcall_presence WHERE instance_id = $1",
+                                   [other])
+                await conn.execute("DELETE FROM pgcall_instances WHERE instance_id = $1",
+                                   [other])
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", [other])
     if removed:

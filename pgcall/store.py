@@ -17,6 +17,7 @@ from typing import Any
 from . import mediamsg
 from . import protocol as p
 from .pg.conn import PgConnection
+from .pg.conn import transaction as pg_transaction
 from .pg.pool import Pool
 
 CALL_LOCK = 0x706763616C6C01  # pg_advisory_xact_lock key for call state changes
@@ -33,19 +34,8 @@ def new_identity() -> str:
 
 @contextlib.asynccontextmanager
 async def transaction(pool: Pool) -> AsyncIterator[PgConnection]:
-    async with pool.connection() as conn:
-        await conn.simple("BEGIN")
-        try:
-            yield conn
-        except BaseException:
-            if not conn.broken:
-                with contextlib.suppress(Exception):
-                    await conn.simple("ROLLBACK")
-            raise
-        await conn.simple("COMMIT")
-
-
-MEDIA_PATHS = ("table", "message")
+    async with pool.connection() as conn, pg_transaction(conn):
+        yield conn
 
 
 class Store:

@@ -248,6 +248,21 @@ class PgConnection:
 
 
 @contextlib.asynccontextmanager
+async def transaction(conn: PgConnection) -> AsyncIterator[PgConnection]:
+    """BEGIN ... COMMIT around the block; ROLLBACK when it raises (unless the connection is
+    gone, when there is nothing to roll back and the server already has)."""
+    await conn.simple("BEGIN")
+    try:
+        yield conn
+    except BaseException:
+        if not conn.broken:
+            with contextlib.suppress(PgError):
+                await conn.simple("ROLLBACK")
+        raise
+    await conn.simple("COMMIT")
+
+
+@contextlib.asynccontextmanager
 async def open_connection(dsn: str, **params: Any) -> AsyncIterator[PgConnection]:
     """A connection for the duration of the ``async with`` block."""
     conn = await PgConnection.connect(dsn, **params)

@@ -13,7 +13,7 @@ from importlib import resources
 
 import attrs
 
-from .conn import PgConnection
+from .conn import PgConnection, transaction
 
 log = logging.getLogger("pgcall.migrate")
 
@@ -43,8 +43,8 @@ def load_migrations() -> list[Migration]:
 async def migrate(conn: PgConnection, migrations: list[Migration] | None = None) -> list[int]:
     """Apply what is missing; returns the versions applied now (empty when up to date)."""
     migrations = load_migrations() if migrations is None else migrations
-    await conn.simple("BEGIN")
-    try:
+    applied = []
+    async with transaction(conn):
         await conn.execute("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK])
         await conn.simple(
             "CREATE TABLE IF NOT EXISTS pgcall_schema_version ("
@@ -53,7 +53,6 @@ async def migrate(conn: PgConnection, migrations: list[Migration] | None = None)
         )
         res = await conn.execute("SELECT coalesce(max(version), 0) FROM pgcall_schema_version")
         current = res.rows[0][0]
-        applied = []
         for mig in migrations:
             if mig.version <= current:
                 continue
@@ -63,11 +62,6 @@ async def migrate(conn: PgConnection, migrations: list[Migration] | None = None)
                 [mig.version, mig.name],
             )
             applied.append(mig.version)
-        await conn.simple("COMMIT")
-    except BaseException:
-        if not conn.broken:
-            await conn.simple("ROLLBACK")
-        raise
     if applied:
         log.info("schema migrated to version %d", applied[-1])
     return applied
