@@ -29,9 +29,7 @@ log = logging.getLogger("pgcall.hub")
 
 TRANSCRIPT_WINDOW_S = 3600.0
 STATE_TABLES = ("users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts")
-FRAME_TABLES = {"audio_frames": ("audio", "pcm16le"), "video_frames": ("video", "jpeg")}
-AUDIO_FIELDS = ("sample_rate", "channels", "rms")
-VIDEO_FIELDS = ("width", "height")
+FRAME_TABLES = {"audio_frames": "audio", "video_frames": "video"}  # frames by kind
 
 
 class Subscriber(Protocol):
@@ -110,12 +108,12 @@ class Hub:
                     except mediamsg.MediaMessageError as exc:
                         log.warning("dropped a malformed media message: %s", exc)
                         continue
-                    self._route_frame(kind, row[mediamsg.PAYLOAD_COLUMN[kind]], row)
+                    self._route_frame(kind, row)
                 continue
-            frame = FRAME_TABLES.get(change.table)
-            if frame is not None:
+            frame_kind = FRAME_TABLES.get(change.table)
+            if frame_kind is not None:
                 if change.op == "insert" and change.row is not None:
-                    self._route_frame(frame[0], change.row[frame[1]], change.row)
+                    self._route_frame(frame_kind, change.row)
             elif change.table in STATE_TABLES:
                 self._route_state(change)
 
@@ -146,19 +144,19 @@ class Hub:
         if change.table == "users" and new is not None:
             self._wake_user(new["identity"], new)
 
-    def _route_frame(self, kind: str, payload: Any, row: dict[str, Any]) -> None:
+    def _route_frame(self, kind: str, row: dict[str, Any]) -> None:
+        """A frame row (from a frame table or a media message) to its one recipient."""
         self.stats.frames_in[kind] += 1
         sub = self.subscribers.get(row["to_id"])
         if sub is None:
             self.stats.frames_unroutable += 1
             return
-        fields = AUDIO_FIELDS if kind == "audio" else VIDEO_FIELDS
-        extra = {f: row[f] for f in fields}
-        if kind == "audio":
-            extra["rms"] = rowjson.float4_text(extra["rms"])
         session_id = str(row["session_id"])
-        header = encode.media_header(kind, session_id, row["from_id"], row["seq"], extra)
+        header = encode.media_header(kind, session_id, row["from_id"], row["seq"], row)
+        if kind == "audio":
+            header["rms"] = rowjson.float4_text(header["rms"])  # REAL, as pg-relay shows it
         stamp = self.inflight.pop((kind, session_id, row["from_id"], row["seq"]), None)
+        payload = row[mediamsg.PAYLOAD_COLUMN[kind]]
         self._deliver(sub, kind, encode.encode_media(kind, header, payload),  # type: ignore[arg-type]
                       stamp)
         self.stats.frames_out[kind] += 1
