@@ -48,18 +48,15 @@ class Mirror:
         """Apply one change; returns (new row, old row) JSON-ready, as clients will see them."""
         table = self.tables[change.table]
         old = _encode(change.columns, change.old) if change.old is not None else None
-        new = None
         if change.op == "delete":
             if old is not None:
                 table.pop(self._key(change.table, old), None)
             return None, old
         assert change.row is not None
-        raw = change.row
-        if any(v is UNCHANGED for v in raw.values()):
-            previous = table.get(self._key(change.table, _encode(change.columns, raw)), {})
-            new = {k: previous.get(k) for k in previous} | _encode(change.columns, raw)
-        else:
-            new = _encode(change.columns, raw)
+        new = _encode(change.columns, change.row)
+        if any(v is UNCHANGED for v in change.row.values()):
+            # An unchanged TOASTed value is not sent: keep the one the mirror holds.
+            new = table.get(self._key(change.table, new), {}) | new
         if old is not None and self._key(change.table, old) != self._key(change.table, new):
             table.pop(self._key(change.table, old), None)
         table[self._key(change.table, new)] = new
