@@ -30,7 +30,7 @@ import trio
 
 from . import walproto
 from .changes import Snapshot, TableRows, Transaction, TransactionAssembler
-from .conn import ConnectionLost, PgConnection
+from .conn import ConnectionLost, PgConnection, open_connection
 from .walproto import Lsn
 
 log = logging.getLogger("pgcall.replication")
@@ -130,8 +130,7 @@ class ReplicationStream:
 
 
 async def _read_snapshot(dsn: str, snapshot_name: str) -> Snapshot:
-    conn = await PgConnection.connect(dsn)
-    try:
+    async with open_connection(dsn) as conn:
         await conn.simple("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         await conn.simple(f"SET TRANSACTION SNAPSHOT '{snapshot_name}'")
         tables = {}
@@ -141,16 +140,13 @@ async def _read_snapshot(dsn: str, snapshot_name: str) -> Snapshot:
                                       tuple(res.dicts()))
         await conn.simple("COMMIT")
         return Snapshot(tables)
-    finally:
-        conn.close()
 
 
 @contextlib.asynccontextmanager
 async def open_stream(dsn: str, publications: tuple[str, ...] = PUBLICATIONS
                       ) -> AsyncIterator[ReplicationStream]:
     """Connect, take the snapshot, start streaming; the slot goes with the connection."""
-    conn = await PgConnection.connect(dsn, replication="database")
-    try:
+    async with open_connection(dsn, replication="database") as conn:
         slot = slot_name()
         # PostgreSQL 15 introduced the option list; 14 only knows the keyword form.
         option = "(SNAPSHOT 'export')" if conn.server_version >= 150000 else "EXPORT_SNAPSHOT"
@@ -165,5 +161,3 @@ async def open_stream(dsn: str, publications: tuple[str, ...] = PUBLICATIONS
             f"publication_names '{pubs}', binary 'true', messages 'true')")
         log.info("replication streaming from %s (slot %s)", start, slot)
         yield ReplicationStream(conn, snapshot, start, slot)
-    finally:
-        conn.close()
