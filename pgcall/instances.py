@@ -83,14 +83,8 @@ async def run_keeper(dsn: str, instance_id: int, first: PgConnection,
                 await trio.sleep(retry_s)
                 continue
         try:
-            # Idle until the server says something: on a keeper that is a closed connection.
-            while True:
-                await trio.lowlevel.wait_readable(conn.pgconn.socket)
-                conn.pgconn.consume_input()
-                if conn.pgconn.status != 0:  # CONNECTION_OK is 0
-                    break
-        except Exception as exc:
-            log.debug("keeper connection lost: %s", exc)
+            await conn.wait_closed()
+            log.debug("keeper connection lost")
         finally:
             conn.close()
         conn = None

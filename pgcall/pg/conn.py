@@ -13,6 +13,7 @@ the protocol mid-query, so a cancelled connection marks itself broken and is nev
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -116,6 +117,34 @@ class PgConnection:
             except Exception:  # no valid socket: nothing can be waiting on it
                 pass
             self.pgconn.finish()
+        self.broken = True
+
+    def closed_while_idle(self) -> bool:
+        """True if the server (or the network) ended this connection while it sat idle.
+
+        An idle connection has nothing to read (pgcall never LISTENs), so a readable socket
+        means the server sent its last words (a FATAL "terminating connection" on a restart or
+        ``pg_terminate_backend``) and closed, or the peer reset it. libpq only notices on the
+        next statement, which would then fail although the database is back. Never blocks.
+        """
+        if self.broken:
+            return True
+        try:
+            fd = self.pgconn.socket
+        except Exception:  # libpq already dropped the socket
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+
+    async def wait_closed(self) -> None:
+        """Return once the server closes this idle connection (or the link fails)."""
+        try:
+            while self.pgconn.status == pq.ConnStatus.OK:
+                await trio.lowlevel.wait_readable(self.pgconn.socket)
+                self.pgconn.consume_input()
+        except Exception:  # any failure of the socket means the same: it is gone
+            pass
         self.broken = True
 
     @property

@@ -10,7 +10,6 @@ restart: the statement that hit the dead connection fails, the next one gets a f
 from __future__ import annotations
 
 import contextlib
-import select
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,26 +21,6 @@ from .conn import ConnectionLost, PgConnection, Result
 # error ever arrives) and is dropped; the caller gets ConnectionLost. pgcall's statements take
 # milliseconds; the longest, a reaper batch, well under a second.
 LEASE_TIMEOUT_S = 5.0
-
-
-def _closed_while_idle(conn: PgConnection) -> bool:
-    """True if the server (or the network) ended ``conn`` while it sat idle in the pool.
-
-    An idle connection has nothing to read (pgcall never LISTENs on pooled connections), so a
-    readable socket means the server sent its last words (a FATAL "terminating connection"
-    on a restart or ``pg_terminate_backend``) and closed, or the peer reset it. libpq only
-    notices on the next statement, which would then fail for a client although the database
-    is back. poll(0) never blocks.
-    """
-    if conn.broken:
-        return True
-    try:
-        fd = conn.pgconn.socket
-    except Exception:  # libpq already dropped the socket
-        return True
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLPRI)
-    return bool(poller.poll(0))
 
 
 class Pool:
@@ -63,7 +42,7 @@ class Pool:
             conn = None
             while self._idle and conn is None:
                 conn = self._idle.pop()
-                if _closed_while_idle(conn):
+                if conn.closed_while_idle():
                     conn.close()
                     conn = None
             if conn is None:
