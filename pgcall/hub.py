@@ -257,6 +257,6 @@ class Hub:
 
     def statistics(self) -> dict[str, Any]:
         calls = self.mirror.tables["call_sessions"].values()
-        return {"clients": len(self.subscribers), "streaming": self.streaming,
+        return {"clients": len(self.owners), "streaming": self.streaming,
                 "active_calls": sum(1 for c in calls if c.get("state") == "Active"),
                 **attrs.asdict(self.stats)}

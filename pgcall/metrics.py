@@ -32,7 +32,7 @@ class _StateCollector(Collector):
         hub, st = self.hub, self.hub.stats
         stats = hub.statistics()
         yield GaugeMetricFamily("pgcall_clients", "Connected WebSocket clients",
-                                value=len(hub.owners))
+                                value=stats["clients"])
         yield GaugeMetricFamily("pgcall_active_calls", "Calls in state Active",
                                 value=stats["active_calls"])
         frames_in = CounterMetricFamily("pgcall_frames_in", "Media frames read from the "
