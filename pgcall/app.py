@@ -17,21 +17,23 @@ import attrs
 import trio
 
 from .config import Config
-from .httpserver import listening_socket, serve_http
-from .hub import Hub
-from .instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
-from .metrics import Metrics
+from .db.instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
+from .db.reaper import run_reaper
+from .db.store import Store
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
 from .pg.conn import PgConnection, PgError, open_connection
 from .pg.embedded import open_embedded
 from .pg.migrate import migrate
 from .pg.pool import Pool, open_pool
-from .reaper import run_reaper
-from .replication import PostgresSource, ReplicationStatus, run_replication
-from .session import CLOSE_GOING_AWAY, SessionContext, handle_websocket
-from .store import Store
-from .web import HealthCheck, WebApp
+from .relay.hub import Hub
+from .relay.replication import PostgresSource, ReplicationStatus, run_replication
+from .relay.session import CLOSE_GOING_AWAY, SessionContext, run_session
+from .web.asgi import HealthCheck, WebApp
+from .web.frontdoor import FrontDoor, listening_socket, tls_context
+from .web.httpserver import HttpServer
+from .web.metrics import Metrics
+from .web.upgrade import Admission, Upgraded
 
 log = logging.getLogger("pgcall.app")
 
@@ -99,8 +101,7 @@ async def serve(config: Config, shutdown: trio.Event | None = None, *,
                 task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED) -> None:
     """Run pgcall until ``shutdown`` is set (then close clients with 1001) or cancelled."""
     root = frontend_root(config.frontend)
-    # Bind first: a busy port is reported before the database is started. hypercorn takes the
-    # socket over (closing a detached socket does nothing).
+    # Bind first: a busy port is reported before the database is started.
     sock = listening_socket(config.host, config.port)
     with contextlib.closing(sock):
         await _serve(config, root, sock, shutdown if shutdown is not None else trio.Event(),
@@ -124,25 +125,26 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             await claim_instance(keeper, instance_id)
             await clean_dead_instances(keeper, instance_id)
             hub, status = Hub(), ReplicationStatus()
-            metrics = Metrics(hub, status)
-            ctx = SessionContext(
-                hub=hub, store=Store(pool, instance_id, config.media_path),
+
+            async def websocket(up: Upgraded) -> None:
+                await run_session(ctx, up.ws, up.token)
+
+            app = WebApp(root, health=make_health(pool, status))
+            door = FrontDoor(HttpServer(app), websocket, admission=Admission(
                 allowed_origins=config.allowed_origins, join_secret=config.join_secret,
-                secure=config.certfile is not None, on_latency=metrics.frame_latency.observe)
-
-            async def websocket(scope: dict, receive: object, send: object) -> None:
-                await handle_websocket(ctx, scope, receive, send)
-
-            app = WebApp(root, health=make_health(pool, status), websocket=websocket,
-                         metrics=metrics.render)
+                secure=config.certfile is not None), limits=config.ws)
+            metrics = Metrics(hub, status, door.stats)
+            app.metrics = metrics.render
+            ctx = SessionContext(hub=hub, store=Store(pool, instance_id, config.media_path),
+                                 on_latency=metrics.frame_latency.observe)
+            tls = None if config.certfile is None else tls_context(config.certfile,
+                                                                    config.keyfile)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run_keeper, dsn, instance_id, keeper)
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
                 nursery.start_soon(partial(run_reaper, pool, config.retain_s,
                                            deleted=metrics.reaped))
-                url = await nursery.start(lambda task_status: serve_http(
-                    app, sock, certfile=config.certfile, keyfile=config.keyfile,
-                    task_status=task_status))
+                url = await nursery.start(door.serve, sock, tls)
                 log.info("pgcall ready on %s (frontend %s)", url, root)
                 task_status.started(Running(url=url, dsn=dsn))
                 await shutdown.wait()

@@ -23,6 +23,20 @@ LOG_FORMATS = ("text", "json")
 
 
 @attrs.frozen
+class WsLimits:
+    """Every bound one WebSocket connection lives within (docs/limits.md; used by
+    ``web.websocket``)."""
+
+    # A video frame is at most 512000 bytes of JPEG plus a small header: 600 KiB leaves room.
+    max_message: int = 600 * 1024
+    receive_chunk: int = 64 * 1024
+    ping_interval_s: float = 10.0
+    idle_timeout_s: float = 25.0  # two pings unanswered, and then some
+    message_timeout_s: float = 10.0  # 600 KiB in 10 s is 0.5 Mbit/s
+    close_timeout_s: float = 2.0
+
+
+@attrs.frozen
 class Config:
     dsn: str | None = None
     host: str = DEFAULT_HOST
@@ -44,6 +58,7 @@ class Config:
     pg_user: str = "postgres"
     # PATH, used to find the PostgreSQL binaries (read once by the CLI, like everything else).
     path_env: str | None = None
+    ws: WsLimits = WsLimits()
 
     @property
     def embedded(self) -> bool:

@@ -31,7 +31,7 @@ from trio_websocket import (
     open_websocket_url,
 )
 
-from ..encode import encode_control, encode_media
+from ..wire.encode import encode_control, encode_media
 from .stats import Recorder, StreamKey
 
 AUDIO_FPS = 20  # 50 ms frames of 16 kHz mono PCM16LE, the demo's audio (protocol.md intro)

@@ -3,7 +3,7 @@ the limits pgcall adds (§9): calls left ringing are removed, oversized WebSocke
 the socket with 1009, and floods are refused ("Rate limit exceeded") and, if they go on, closed
 with 4029 while other clients carry on.
 
-The ringing timeout is exercised by calling ``pgcall.reaper.expire_ringing`` with a short
+The ringing timeout is exercised by calling ``pgcall.db.reaper.expire_ringing`` with a short
 timeout on the test's own pool instead of waiting the real 30 s.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed
 
-from pgcall.httpserver import MAX_WEBSOCKET_MESSAGE
-from pgcall.ratelimit import LIMITS
-from pgcall.reaper import expire_ringing
+from pgcall.config import WsLimits
+from pgcall.db.reaper import expire_ringing
+from pgcall.relay.ratelimit import LIMITS
 
 from .wsclient import (
     Client,
@@ -31,7 +31,7 @@ from .wsclient import (
 )
 
 DEADLINE_S = 20.0
-WS_LIMIT = MAX_WEBSOCKET_MESSAGE
+WS_LIMIT = WsLimits().max_message
 
 
 async def test_delete_events_carry_the_old_row(server: str, db: Any) -> None:

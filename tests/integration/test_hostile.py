@@ -26,7 +26,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from pgcall.pg.pool import Pool
-from pgcall.ratelimit import LIMITS, STRIKES
+from pgcall.relay.ratelimit import LIMITS, STRIKES
 
 from .test_observability import rss_bytes
 from .wsclient import (
@@ -43,7 +43,7 @@ from .wsclient import (
 )
 
 DEADLINE_S = 60.0  # generous: a busy 2-core machine; a healthy run takes a few seconds
-OVERSIZED = 700 * 1024  # over the 600 KiB WebSocket limit (httpserver.MAX_WEBSOCKET_MESSAGE)
+OVERSIZED = 700 * 1024  # over the 600 KiB WebSocket limit (WsLimits.max_message)
 UNDER_LIMIT = 590 * 1024  # under it, but over video_max_frame_bytes
 MALFORMED_COUNT = 5000
 FLOOD_COUNT = 300

@@ -50,7 +50,7 @@ from pgcall.app import Running, serve
 from pgcall.config import Config
 from pgcall.pg.conn import PgConnection
 from pgcall.pg.migrate import migrate
-from pgcall.session import ERR_DATABASE
+from pgcall.relay.session import ERR_DATABASE
 from tests.conftest import ServerThread
 
 from .tcpproxy import TcpProxy

@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from pgcall import reaper
-from pgcall.instances import claim_instance, clean_dead_instances
+from pgcall.db import reaper
+from pgcall.db.instances import claim_instance, clean_dead_instances
 from pgcall.pg.conn import open_connection
 from pgcall.pg.pool import open_pool
 

@@ -23,7 +23,7 @@ from pgcall.pg.changes import Change, Snapshot, Transaction
 from pgcall.pg.conn import PgConnection, open_connection
 from pgcall.pg.embedded import EmbeddedPostgres
 from pgcall.pg.migrate import migrate
-from pgcall.replication import PostgresSource, ReplicationStatus, run_replication
+from pgcall.relay.replication import PostgresSource, ReplicationStatus, run_replication
 from tests.conftest import ServerThread, with_dbname
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,9 +13,8 @@ import trio
 import wsproto
 from wsproto.events import AcceptConnection, Ping, Request
 
-from pgcall import httpserver
 from pgcall.app import serve
-from pgcall.config import Config
+from pgcall.config import Config, WsLimits
 from pgcall.pg.conn import open_connection
 from tests.integration.conftest import wait_slots_released
 from tests.integration.test_startup import free_port, http_get
@@ -62,10 +61,10 @@ async def test_sigterm_closes_clients_with_1001_and_exits_0_without_a_slot(
 
 
 async def test_the_server_pings_websocket_clients(
-        db_dsn: str, monkeypatch: pytest.MonkeyPatch, nursery: trio.Nursery) -> None:
-    monkeypatch.setattr(httpserver, "PING_INTERVAL_S", 0.5)  # 15 s in production
+        db_dsn: str, nursery: trio.Nursery) -> None:
     shutdown = trio.Event()
-    running = await nursery.start(serve, Config(dsn=db_dsn, port=0), shutdown)
+    config = Config(dsn=db_dsn, port=0, ws=WsLimits(ping_interval_s=0.5))  # 10 s by default
+    running = await nursery.start(serve, config, shutdown)
     port = int(running.url.rsplit(":", 1)[1])
     stream = await trio.open_tcp_stream("127.0.0.1", port)
     ws = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)

@@ -20,8 +20,8 @@ import pytest
 import trio
 
 from pgcall import app
-from pgcall.hub import Hub
-from pgcall.outbox import OutboxLimits
+from pgcall.relay.hub import Hub
+from pgcall.relay.outbox import OutboxLimits
 
 from .test_observability import rss_bytes, sample, scrape_metrics
 from .test_security import serving, ws_base

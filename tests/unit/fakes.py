@@ -1,5 +1,5 @@
 """Test doubles for the hub and session tests: rows as the stream decodes them, a fake store,
-a fake ASGI WebSocket peer and a bare hub subscriber.
+a WebSocket client on an in-memory connection and a bare hub subscriber.
 
 Owns: building ``Change``/``Snapshot`` values with the real column type OIDs of
 ``sql/0001_initial.sql`` (the stream's decoders hand the hub Python values: ``uuid.UUID``,
@@ -18,10 +18,13 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
+import wsproto
+import wsproto.connection
+from wsproto import events as wsevents
 
-from pgcall.outbox import Outbox, OutboxLimits
 from pgcall.pg.changes import Change, Columns, Snapshot, TableRows, Transaction
 from pgcall.pg.walproto import Lsn
+from pgcall.relay.outbox import Outbox, OutboxLimits
 
 TEXT, INT8, INT4, INT2, BOOL, BYTEA = 25, 20, 23, 21, 16, 17
 FLOAT4, TIMESTAMPTZ, UUID = 700, 1184, 2950
@@ -242,37 +245,107 @@ class FakeStore:
             self.on_frame(media, from_id)
 
 
+class _ServerEnd(trio.abc.Stream):
+    """The server's end of a ``FakePeer``'s in-memory connection."""
+
+    def __init__(self, peer: FakePeer) -> None:
+        self.peer = peer
+        self.closed = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self.closed:
+            raise trio.ClosedResourceError
+        return await self.peer._up_recv.receive()  # b"" once the client closed TCP
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self.closed:
+            raise trio.ClosedResourceError
+        self.peer._down_send.send_nowait(bytes(data))
+        await trio.lowlevel.checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.peer._down_send.send_nowait(b"")  # EOF
+        await trio.lowlevel.checkpoint()
+
+
 class FakePeer:
-    """Both ends of one ASGI WebSocket. ``receive``/``send`` are the server's half (hand them
-    to ``handle_websocket``); the rest is the client's half, played by the test."""
+    """A WebSocket client (wsproto) talking to pgcall's real front door, WebSocket layer and
+    session over an in-memory connection. ``serve(ctx)`` runs the server side; the rest is
+    the client's side, played by the test. What the server sends is read by ``pump`` (which
+    answers pings, as browsers do) and handed to the test as ASGI-like events:
+    ``websocket.accept``, ``websocket.send`` (with ``bytes``), ``websocket.close`` (with
+    ``code`` and ``reason``)."""
 
     def __init__(self, query: bytes = b"") -> None:
-        self.scope = {"type": "websocket", "path": "/", "query_string": query}
-        self._up_send, self._up_recv = trio.open_memory_channel[dict[str, Any]](math.inf)
-        self._down_send, self._down_recv = trio.open_memory_channel[dict[str, Any]](math.inf)
+        self.target = "/" + (f"?{query.decode()}" if query else "")
+        self._up_send, self._up_recv = trio.open_memory_channel[bytes](math.inf)
+        self._down_send, self._down_recv = trio.open_memory_channel[bytes](math.inf)
+        self._events_send, self._events_recv = trio.open_memory_channel[dict[str, Any]](
+            math.inf)
+        # Reads what the server sends (the handshake response, then frames).
+        self.client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+        # Frames what the client sends; a raw client may send frames before the 101 arrives.
+        self.frames = wsproto.connection.Connection(wsproto.ConnectionType.CLIENT)
+        self.server_end = _ServerEnd(self)
 
-    # server half
-    async def receive(self) -> dict[str, Any]:
-        return await self._up_recv.receive()
+    async def serve(self, ctx: Any) -> None:
+        """The server side of this connection: the front door, the upgrade, the session."""
+        from pgcall.relay.session import run_session
+        from pgcall.web.frontdoor import FrontDoor
+        from pgcall.web.upgrade import Admission, Upgraded
 
-    async def send(self, event: dict[str, Any]) -> None:
-        await self._down_send.send(event)
+        async def on_websocket(up: Upgraded) -> None:
+            await run_session(ctx, up.ws, up.token)
+
+        door = FrontDoor(None, on_websocket, admission=Admission())  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.pump)
+            await door.handle(self.server_end)
+            nursery.cancel_scope.cancel()
+
+    async def pump(self) -> None:
+        async for data in self._down_recv:
+            if not data:
+                break
+            self.client.receive_data(data)
+            for ev in self.client.events():
+                if isinstance(ev, wsevents.AcceptConnection):
+                    self._events_send.send_nowait({"type": "websocket.accept"})
+                elif isinstance(ev, wsevents.BytesMessage):
+                    self._events_send.send_nowait({"type": "websocket.send",
+                                                   "bytes": bytes(ev.data)})
+                elif isinstance(ev, wsevents.Ping):
+                    self._send(ev.response())
+                elif isinstance(ev, wsevents.CloseConnection):
+                    self._events_send.send_nowait({"type": "websocket.close",
+                                                   "code": ev.code, "reason": ev.reason})
+                    self._send(ev.response())
+
+    def _send(self, event: wsevents.Event) -> None:
+        if self.frames.state is wsproto.connection.ConnectionState.OPEN:
+            self._up_send.send_nowait(self.frames.send(event))
 
     # client half
     def connect(self) -> None:
-        self._up_send.send_nowait({"type": "websocket.connect"})
+        self._up_send.send_nowait(self.client.send(
+            wsevents.Request(host="localhost", target=self.target)))
 
     def send_bytes(self, data: bytes) -> None:
-        self._up_send.send_nowait({"type": "websocket.receive", "bytes": data})
+        self._send(wsevents.BytesMessage(data=data))
 
     def send_control(self, obj: dict[str, Any]) -> None:
         self.send_bytes(control(obj))
 
     def disconnect(self, code: int = 1000) -> None:
-        self._up_send.send_nowait({"type": "websocket.disconnect", "code": code})
+        self._send(wsevents.CloseConnection(code=code))
 
     async def event(self) -> dict[str, Any]:
-        return await self._down_recv.receive()
+        return await self._events_recv.receive()
 
     async def message(self) -> tuple[str, Any, bytes]:
         """The next data message, decoded; fails on anything else (accept, close)."""
@@ -285,6 +358,6 @@ class FakePeer:
         out = []
         while True:
             try:
-                out.append(self._down_recv.receive_nowait())
+                out.append(self._events_recv.receive_nowait())
             except trio.WouldBlock:
                 return out

@@ -29,7 +29,7 @@ from pgcall.bench.stats import (
     summary_json,
     verdict,
 )
-from pgcall.encode import encode_control, encode_media
+from pgcall.wire.encode import encode_control, encode_media
 
 VIDEO_AB = StreamKey(0, "a>b", "video")
 VIDEO_BA = StreamKey(0, "b>a", "video")

@@ -10,13 +10,13 @@ import pytest
 import trio
 import trio.testing
 
-from pgcall import protocol, rowjson
-from pgcall.hub import Hub
-from pgcall.outbox import OutboxLimits
 from pgcall.pg.changes import Change, LogicalMessage
 from pgcall.pg.scripted import ScriptedSource
 from pgcall.pg.values import UNCHANGED
-from pgcall.replication import ReplicationStatus, run_replication
+from pgcall.relay.hub import Hub
+from pgcall.relay.outbox import OutboxLimits
+from pgcall.relay.replication import ReplicationStatus, run_replication
+from pgcall.wire import protocol, rowjson
 
 from .fakes import (
     COLUMNS,

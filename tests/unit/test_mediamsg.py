@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from pgcall import mediamsg
-from pgcall.protocol import Media
+from pgcall.db import mediamsg
+from pgcall.wire.protocol import Media
 
 SID = "a0f375ab-fd13-48b1-8ba0-a68734dddfb8"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from pgcall import rowjson
-from pgcall.mirror import CAPS, Mirror
 from pgcall.pg.values import UNCHANGED
+from pgcall.relay.mirror import CAPS, Mirror
+from pgcall.wire import rowjson
 
 from .fakes import (
     COLUMNS,

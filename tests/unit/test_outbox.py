@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from pgcall.outbox import CLOSE_TOO_SLOW, CloseRequested, Outbox, OutboxLimits
+from pgcall.relay.outbox import CLOSE_TOO_SLOW, CloseRequested, Outbox, OutboxLimits
 
 
 def frame(kind: str, n: int, size: int = 10) -> bytes:

@@ -11,9 +11,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from pgcall import encode as enc
-from pgcall import protocol as p
-from pgcall.protocol import Control, Media, ProtocolError, parse_message
+from pgcall.wire import encode as enc
+from pgcall.wire import protocol as p
+from pgcall.wire.protocol import Control, Media, ProtocolError, parse_message
 
 A = "a" * 64  # identities are 64 lower-case hex (§5)
 B = "b" * 64

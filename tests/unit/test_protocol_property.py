@@ -9,9 +9,9 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgcall import encode as enc
-from pgcall import protocol as p
-from pgcall.protocol import Control, Media, ProtocolError, parse_message
+from pgcall.wire import encode as enc
+from pgcall.wire import protocol as p
+from pgcall.wire.protocol import Control, Media, ProtocolError, parse_message
 
 # No deadline: the machine is shared, and timing is not what these tests check.
 FUZZ = settings(deadline=None, max_examples=150)

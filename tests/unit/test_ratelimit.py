@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from pgcall.ratelimit import LIMITS, STRIKES, ConnectionLimits, Rate, TokenBucket, media_rate
+from pgcall.relay.ratelimit import LIMITS, STRIKES, ConnectionLimits, Rate, TokenBucket, media_rate
 
 
 def test_a_new_bucket_allows_its_burst_then_refuses() -> None:

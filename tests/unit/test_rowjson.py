@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pgcall import rowjson as r
-from pgcall.rowjson import encode_row, encode_value, float4_text
+from pgcall.wire import rowjson as r
+from pgcall.wire.rowjson import encode_row, encode_value, float4_text
 
 FUZZ = settings(deadline=None, max_examples=200)
 ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")

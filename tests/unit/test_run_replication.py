@@ -18,7 +18,7 @@ from pgcall.pg.changes import Change, Snapshot, TableRows, Transaction
 from pgcall.pg.conn import ConnectionLost
 from pgcall.pg.scripted import ScriptedSource, ScriptedStream
 from pgcall.pg.walproto import Lsn
-from pgcall.replication import (
+from pgcall.relay.replication import (
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
     ReplicationStatus,

@@ -1,5 +1,6 @@
-"""Client sessions driven end to end through ``handle_websocket`` with a fake store and a fake
-ASGI peer, in virtual time: the connection sequence (protocol.md §4.1), replies (§3), media
+"""Client sessions driven end to end through the front door, the WebSocket layer and
+``run_session``, with a fake store and a WebSocket client on an in-memory connection, in
+virtual time: the connection sequence (protocol.md §4.1), replies (§3), media
 (§3.1), replacement (§5), rate limits and the wait for the client's own users row."""
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import pytest
 import trio
 import trio.testing
 
-from pgcall import protocol
-from pgcall.hub import Hub
 from pgcall.pg.conn import ConnectionLost, PgError
-from pgcall.ratelimit import LIMITS
-from pgcall.session import USER_ROW_WAIT_S, SessionContext, handle_websocket
+from pgcall.relay.hub import Hub
+from pgcall.relay.ratelimit import LIMITS
+from pgcall.relay.session import USER_ROW_WAIT_S, SessionContext
+from pgcall.wire import protocol
 
 from .fakes import (
     STATE_TABLES,
@@ -88,7 +89,7 @@ async def spawn(hub: Hub, store: FakeStore) -> Any:
             peer, done = FakePeer(query), trio.Event()
 
             async def run() -> None:
-                await handle_websocket(ctx, peer.scope, peer.receive, peer.send)
+                await peer.serve(ctx)
                 done.set()
 
             nursery.start_soon(run)
@@ -365,13 +366,13 @@ async def test_a_reconnect_is_not_undone_by_the_previous_disconnect(
     ctx = SessionContext(hub=hub, store=store)  # type: ignore[arg-type]
     old, new = FakePeer(b"token=token-a"), FakePeer(b"token=token-a")
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(handle_websocket, ctx, old.scope, old.receive, old.send)
+        nursery.start_soon(old.serve, ctx)
         old.connect()
         await connected(old)
         old.disconnect()
         await trio.testing.wait_all_tasks_blocked()
         assert store.called("disconnect_user") == [(A,)]
-        nursery.start_soon(handle_websocket, ctx, new.scope, new.receive, new.send)
+        nursery.start_soon(new.serve, ctx)
         new.connect()
         await trio.testing.wait_all_tasks_blocked()
         store.commit.set()

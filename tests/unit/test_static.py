@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pgcall.static import IMMUTABLE, REVALIDATE, StaticFile, resolve
+from pgcall.web.static import IMMUTABLE, REVALIDATE, StaticFile, resolve
 
 FILES = [
     "index.html",

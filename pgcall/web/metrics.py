@@ -15,9 +15,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from .hub import Hub
-from .pg.walproto import unix_time
-from .replication import ReplicationStatus
+from ..pg.walproto import unix_time
+from ..relay.hub import Hub
+from ..relay.replication import ReplicationStatus
+from .frontdoor import DoorStats
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05,
                    0.1, 0.25, 0.5, 1.0)
@@ -25,8 +26,8 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02
 
 class _StateCollector(Collector):
     def __init__(self, hub: Hub, replication: ReplicationStatus,
-                 reaped: dict[str, int]) -> None:
-        self.hub, self.replication, self.reaped = hub, replication, reaped
+                 reaped: dict[str, int], door: DoorStats) -> None:
+        self.hub, self.replication, self.reaped, self.door = hub, replication, reaped, door
 
     def collect(self) -> Iterator[Metric]:
         hub, st = self.hub, self.hub.stats
@@ -74,13 +75,28 @@ class _StateCollector(Collector):
         for table, n in sorted(self.reaped.items()):
             reaped.add_metric([table], n)
         yield reaped
+        door = self.door
+        yield GaugeMetricFamily("pgcall_connections_open", "Open TCP connections (HTTP and "
+                                "WebSocket)", value=door.open)
+        yield CounterMetricFamily("pgcall_connections_accepted", "TCP connections accepted",
+                                  value=door.accepted)
+        yield CounterMetricFamily("pgcall_connections_refused", "Connections closed at once: "
+                                  "over the connection limit", value=door.refused)
+        failures = CounterMetricFamily(
+            "pgcall_connection_failures", "Connections ended by an error, by cause (a client's "
+            "protocol error, a timeout, 'internal' for pgcall's own)", labels=["cause"])
+        for cause, n in sorted(door.failures.items()):
+            failures.add_metric([cause], n)
+        yield failures
 
 
 class Metrics:
-    def __init__(self, hub: Hub, replication: ReplicationStatus) -> None:
+    def __init__(self, hub: Hub, replication: ReplicationStatus,
+                 door: DoorStats | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.reaped: dict[str, int] = {}
-        self.registry.register(_StateCollector(hub, replication, self.reaped))
+        self.registry.register(_StateCollector(hub, replication, self.reaped,
+                                               door or DoorStats()))
         self.frame_latency = Histogram(
             "pgcall_frame_latency_seconds",
             "Time a media frame spends inside pgcall: WebSocket receive to WebSocket send",

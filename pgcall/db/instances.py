@@ -14,7 +14,7 @@ import socket
 
 import trio
 
-from .pg.conn import PgConnection, PgError, transaction
+from ..pg.conn import PgConnection, PgError, transaction
 from .store import CALL_LOCK
 
 log = logging.getLogger("pgcall.instances")

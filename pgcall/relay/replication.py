@@ -17,11 +17,11 @@ from typing import Any, Protocol
 
 import trio
 
-from .pg.changes import Snapshot, Transaction
-from .pg.conn import PgError
-from .pg.pgoutput import PgOutputError
-from .pg.stream import open_stream
-from .pg.walproto import Lsn, ReplicationProtocolError
+from ..pg.changes import Snapshot, Transaction
+from ..pg.conn import PgError
+from ..pg.pgoutput import PgOutputError
+from ..pg.stream import open_stream
+from ..pg.walproto import Lsn, ReplicationProtocolError
 
 log = logging.getLogger("pgcall.replication")
 

@@ -12,7 +12,7 @@ import json
 import struct
 from typing import Any
 
-from .protocol import Media
+from ..wire.protocol import Media
 
 PREFIX = {"audio": "pgcall.audio", "video": "pgcall.video"}
 KIND_OF = {v: k for k, v in PREFIX.items()}

@@ -6,7 +6,7 @@ parsers followed by ``JSON.stringify``). Snapshot rows and change events go thro
 function, so both paths give the same JSON, as in pg-relay.
 
 It does not own decoding rows from PostgreSQL (binary pgoutput or query results), choosing
-columns, or building the surrounding message (see `pgcall.protocol`).
+columns, or building the surrounding message (see `pgcall.wire.encode`).
 
 Rules, by type (OIDs from the ``pg_type`` catalog, PostgreSQL docs §8 and ``pg_type.dat``):
 

@@ -14,11 +14,11 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..pg.conn import PgConnection
+from ..pg.conn import transaction as pg_transaction
+from ..pg.pool import Pool
+from ..wire import protocol as p
 from . import mediamsg
-from . import protocol as p
-from .pg.conn import PgConnection
-from .pg.conn import transaction as pg_transaction
-from .pg.pool import Pool
 
 CALL_LOCK = 0x706763616C6C01  # pg_advisory_xact_lock key for call state changes
 

@@ -12,8 +12,8 @@ import logging
 
 import trio
 
-from .pg.conn import PgError
-from .pg.pool import Pool
+from ..pg.conn import PgError
+from ..pg.pool import Pool
 
 log = logging.getLogger("pgcall.reaper")
 

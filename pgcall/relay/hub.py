@@ -20,10 +20,11 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from . import encode, mediamsg, protocol, rowjson
+from ..db import mediamsg
+from ..pg.changes import Change, LogicalMessage, Snapshot, Transaction
+from ..wire import encode, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
-from .pg.changes import Change, LogicalMessage, Snapshot, Transaction
 
 log = logging.getLogger("pgcall.hub")
 

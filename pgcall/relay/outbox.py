@@ -45,6 +45,7 @@ class Outbox:
         self.dropped = {"audio": 0, "video": 0}
         self.close_request: tuple[int, str] | None = None
         self._flush = False  # send what is queued before the close (see request_close)
+        self._woken = False
 
     def __len__(self) -> int:
         return len(self._items)
@@ -93,6 +94,11 @@ class Outbox:
         self._lot.unpark()
         return True
 
+    def wake(self) -> None:
+        """Make a waiting ``get`` return None (the sender has something else to send)."""
+        self._woken = True
+        self._lot.unpark_all()
+
     def get_nowait(self) -> bytes | None:
         if not self._items:
             return None
@@ -101,11 +107,16 @@ class Outbox:
         self._bytes -= len(data)
         return data
 
-    async def get(self) -> bytes:
-        """The next message; raises ``CloseRequested`` once a close was requested."""
+    async def get(self) -> bytes | None:
+        """The next message, or None after ``wake``; raises ``CloseRequested`` once a close
+        was requested."""
         while True:
             if self.close_request is not None and not (self._flush and self._items):
                 raise CloseRequested(*self.close_request)
+            if self._woken:
+                self._woken = False
+                await trio.lowlevel.checkpoint()
+                return None
             data = self.get_nowait()
             if data is not None:
                 await trio.lowlevel.checkpoint()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import rowjson
-from .pg.changes import Change, Columns, Snapshot
-from .pg.values import UNCHANGED
+from ..pg.changes import Change, Columns, Snapshot
+from ..pg.values import UNCHANGED
+from ..wire import rowjson
 
 # Table → primary key column. pg-relay's snapshot keeps the newest 250 chat messages and 200
 # transcripts (protocol.md 4.2); the mirror keeps the same.

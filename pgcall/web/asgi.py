@@ -3,9 +3,10 @@
 Owns: HTTP routing and responses. Does not own: what a WebSocket session does (``session``),
 how health is decided (the ``health`` callable), or file resolution (``static``).
 
-A WebSocket upgrade on any path is accepted, as pg-relay does (its clients connect to the bare
-URL). Plain HTTP on ``/`` serves the frontend; pg-relay answered every plain request with
-``200 spacechat pg-relay``, and a readiness probe on ``/`` still gets its 200.
+Plain HTTP on ``/`` serves the frontend; pg-relay answered every plain request with
+``200 spacechat pg-relay``, and a readiness probe on ``/`` still gets its 200. WebSocket
+upgrades (on any path, as pg-relay accepted them) are the front door's: one that reaches this
+app came on a kept-alive HTTP connection and is refused with 403.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
-WebSocketHandler = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -36,11 +36,9 @@ SECURITY_HEADERS = [
 
 class WebApp:
     def __init__(self, frontend_root: Path, *, health: HealthCheck,
-                 websocket: WebSocketHandler | None = None,
                  metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
         self.frontend_root = frontend_root
         self.health = health
-        self.websocket = websocket
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,10 +46,7 @@ class WebApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            if self.websocket is None:
-                await send({"type": "websocket.close", "code": 1013})
-            else:
-                await self.websocket(scope, receive, send)
+            await send({"type": "websocket.close", "code": 1008})  # HTTP 403
         elif kind == "lifespan":
             await _lifespan(receive, send)
 

@@ -6,38 +6,32 @@ right after connecting is processed, not dropped), replies, rate limits, the sen
 alone writes to the socket, and the clean-up on disconnect.
 Does not own: SQL (``store``), routing (``hub``), parsing (``protocol``).
 
-Close codes: 4001 replaced by a newer connection of the same identity; 4003 join secret
-missing or wrong; 4008 too far behind
-(outbox overflow); 4029 rate limit exhausted; 1001 server shutting down; 1009 (hypercorn) a
-message over the size limit.
+Close codes sent from here: 4001 replaced by a newer connection of the same identity; 4008
+too far behind (outbox overflow); 4029 rate limit exhausted; 1001 server shutting down; 1011
+database unavailable at connect. The WebSocket layer sends the others (docs/limits.md).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable
-from typing import Any
-from urllib.parse import parse_qs
 
 import attrs
 import trio
 
-from . import encode, protocol, rowjson
+from ..db.store import Store
+from ..pg.conn import ConnectionLost, PgError
+from ..web.websocket import ServerWebSocket, WebSocketClosed
+from ..wire import encode, protocol, rowjson
 from .hub import Hub
-from .origin import origin_allowed
 from .outbox import CloseRequested, Outbox, OutboxLimits
-from .pg.conn import ConnectionLost, PgError
 from .ratelimit import CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, ConnectionLimits
-from .store import Store
 
 log = logging.getLogger("pgcall.session")
 
 CLOSE_REPLACED = 4001
-CLOSE_SECRET = 4003  # --join-secret is set and the client gave none or a wrong one
 CLOSE_GOING_AWAY = 1001
-USER_ROW_WAIT_S = 5.0
-CLOSE_GRACE_S = 2.0  # how long a new connection waits for its own users row in the stream
+USER_ROW_WAIT_S = 5.0  # how long a new connection waits for its own users row in the stream
 ERR_DATABASE = "Database unavailable, please retry"
 ERR_INTERNAL = "Internal server error"
 CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call"}
@@ -49,9 +43,6 @@ class SessionContext:
     store: Store
     outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
     video_enabled: bool = True
-    allowed_origins: tuple[str, ...] = ()
-    join_secret: str | None = None
-    secure: bool = False  # served over TLS
     # Observes pgcall's own latency of each relayed frame (receive → send), in seconds.
     on_latency: Callable[[float], None] | None = None
 
@@ -165,100 +156,68 @@ class Session:
 
     # -- the socket ------------------------------------------------------------------------------
 
-    async def run_sender(self, send: Any, done: trio.CancelScope) -> None:
-        """The only writer of this socket: drains the outbox; closes when asked, then ends
-        the session (after a grace period for the peer's half of the close handshake)."""
+    async def run_sender(self, ws: ServerWebSocket, done: trio.CancelScope) -> None:
+        """The only writer of this socket: drains the outbox, pings the client, sends the
+        control frames the reader owes; closes when asked, then ends the session."""
         outbox, observe = self.outbox, self.ctx.on_latency
         try:
             while True:
-                data = await outbox.get()
+                data = None
+                with trio.move_on_at(ws.next_ping_at):
+                    data = await outbox.get()
+                if data is None:
+                    if trio.current_time() >= ws.next_ping_at:
+                        await ws.send_ping()
+                    else:  # woken for a pong or close reply the reader owes
+                        await ws.send_raw(ws.take_control())
+                    continue
                 stamp = outbox.last_stamp
-                await send({"type": "websocket.send", "bytes": data})
+                await ws.send(data)
                 if stamp is not None and observe is not None:
                     observe(trio.current_time() - stamp)
         except CloseRequested as req:
             log.info("closing %s: %d %s", self.identity[:8], req.code, req.reason)
-            await send({"type": "websocket.close", "code": req.code, "reason": req.reason})
-            await trio.sleep(CLOSE_GRACE_S)
-            done.cancel()
+            await ws.close(req.code, req.reason)
+        except WebSocketClosed:
+            pass  # the reader sees it too
+        done.cancel()
 
 
-def query_param(scope: dict[str, Any], name: str) -> str | None:
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    value = (query.get(name) or [""])[0]
-    return value or None  # an empty value counts as absent (protocol.md 1.5)
-
-
-def header(scope: dict[str, Any], name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
-async def admit(ctx: SessionContext, scope: dict[str, Any], send: Any) -> bool:
-    """Origin check (refused: HTTP 403, no socket) and join secret (refused: close 4003)."""
-    if not origin_allowed(header(scope, b"origin"), header(scope, b"host"), ctx.secure,
-                          ctx.allowed_origins):
-        log.warning("refused a WebSocket from origin %s", header(scope, b"origin"))
-        await send({"type": "websocket.close", "code": 1008})
-        return False
-    await send({"type": "websocket.accept"})
-    if ctx.join_secret is not None:
-        given = query_param(scope, "secret") or ""
-        if not hmac.compare_digest(given.encode(), ctx.join_secret.encode()):
-            await send({"type": "websocket.close", "code": CLOSE_SECRET,
-                        "reason": "Join secret required"})
-            return False
-    return True
-
-
-async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: Any,
-                           send: Any) -> None:
-    first = await receive()
-    if first["type"] != "websocket.connect" or not await admit(ctx, scope, send):
-        return
+async def run_session(ctx: SessionContext, ws: ServerWebSocket, token: str | None) -> None:
+    """One client, from its upgrade to its disconnect (protocol.md 4.1)."""
     try:
-        identity, token = await ctx.store.resolve_identity(query_param(scope, "token"))
+        identity, token = await ctx.store.resolve_identity(token)
     except PgError as exc:
         log.warning("cannot resolve identity: %s", exc)
-        await send({"type": "websocket.close", "code": 1011, "reason": "Database unavailable"})
+        await ws.close(1011, "Database unavailable")
         return
     session = Session(ctx, identity)
+    ws.on_control = session.outbox.wake
     session.reply(encode.identity(identity, token))  # always the first message
     previous = ctx.hub.claim(session)
     if previous is not None:
         previous.replace()
     log.info("client %s connected", identity[:8])
+    ended = "cancelled"
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(session.run_sender, send, nursery.cancel_scope)
+            nursery.start_soon(session.run_sender, ws, nursery.cancel_scope)
             try:
-                while (leaving := ctx.hub.leaving.get(identity)) is not None:
-                    await leaving.wait()
-                connected_at = await ctx.store.connect_user(identity)
-                mark = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, connected_at)
-                with trio.move_on_after(USER_ROW_WAIT_S):
-                    # The snapshot then holds the client's own row (protocol.md 4.1).
-                    await ctx.hub.wait_user(identity, lambda r: r["connected_at"] >= mark)
-            except PgError as exc:
-                log.warning("cannot register %s: %s", identity[:8], exc)
-            ctx.hub.subscribe(session)
-            while True:
-                event = await receive()
-                if event["type"] == "websocket.disconnect":
-                    break
-                if session.outbox.close_request is not None:
-                    continue  # closing: drain until the peer is gone
-                data = event.get("bytes")
-                if data is None:
-                    data = (event.get("text") or "").encode()
-                await session.handle(data)
+                await _register(ctx, identity)
+                ctx.hub.subscribe(session)
+                while True:
+                    data = await ws.receive()
+                    if session.outbox.close_request is None:  # else closing: drain
+                        await session.handle(data)
+            except WebSocketClosed as exc:
+                ended = exc.reason if exc.code is None else f"{exc.reason} ({exc.code})"
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             owner = ctx.hub.release(session)
-            log.info("client %s disconnected", identity[:8])
+            log.info("client %s disconnected: %s", identity[:8], ws.closed_by or ended)
+            with trio.move_on_after(ws.limits.close_timeout_s):
+                await ws.close(CLOSE_GOING_AWAY if ws.open else 1000)
             if owner:
                 done = ctx.hub.leaving[identity] = trio.Event()
                 try:
@@ -268,3 +227,17 @@ async def handle_websocket(ctx: SessionContext, scope: dict[str, Any], receive: 
                 finally:
                     del ctx.hub.leaving[identity]
                     done.set()
+
+
+async def _register(ctx: SessionContext, identity: str) -> None:
+    """pg-relay's users upsert, once any clean-up of a previous connection is done, and the
+    wait for its row in the stream, so the snapshot holds the client's own row."""
+    try:
+        while (leaving := ctx.hub.leaving.get(identity)) is not None:
+            await leaving.wait()
+        connected_at = await ctx.store.connect_user(identity)
+        mark = rowjson.encode_value(rowjson.TIMESTAMPTZ_OID, connected_at)
+        with trio.move_on_after(USER_ROW_WAIT_S):
+            await ctx.hub.wait_user(identity, lambda r: r["connected_at"] >= mark)
+    except PgError as exc:
+        log.warning("cannot register %s: %s", identity[:8], exc)

@@ -1,0 +1,228 @@
+"""A server WebSocket on a trio stream, driven by wsproto: pgcall's own, so that every byte a
+client sends is bounded and timed, and one task alone writes to the socket.
+
+Owns: reading messages (each frame header checked by ``FrameGuard`` before its payload is read;
+a deadline on silence and on an unfinished message), queueing the pongs the peer asks for,
+pinging, the closing handshake with its deadline, and closing TCP after it.
+Does not own: the upgrade (``upgrade``), the listener (``frontdoor``) or what messages mean
+(``relay.session``).
+
+Threading of the socket: ``receive`` runs in the reading task; every ``send_*`` call, ``close``
+included, must come from one writing task (the session's sender). A pong the reader owes is
+queued here and handed to the writer through ``on_control`` (it wakes the writer, which sends
+``take_control()`` before its next message). hypercorn crashed when its ping task and its
+close raced on one stream; here there is nothing to race.
+
+Timeouts (docs/limits.md): a peer that sends nothing at all for ``idle_timeout_s`` (our pings
+every ``ping_interval_s`` make any live client answer), a message not complete
+``message_timeout_s`` after its first byte, and a closing handshake the peer does not finish
+within ``close_timeout_s`` all end the connection. After the closing handshake the server
+closes TCP at once (RFC 6455 §7.1.1), so a peer cannot keep it open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
+from wsproto.utilities import LocalProtocolError
+
+from ..config import WsLimits
+from .frameguard import FrameGuard, Oversize
+
+log = logging.getLogger("pgcall.websocket")
+
+CLOSE_NORMAL = 1000
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+
+
+class WebSocketClosed(Exception):
+    """The connection is over. ``reason`` says why in a few words (for the log and metrics):
+    ``closed`` (the peer's close frame), ``eof``, ``protocol`` (wsproto refused a frame),
+    ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed)."""
+
+    def __init__(self, reason: str, code: int | None = None, detail: str = "") -> None:
+        super().__init__(reason, code, detail)
+        self.reason, self.code, self.detail = reason, code, detail
+
+
+class ServerWebSocket:
+    def __init__(self, stream: trio.abc.Stream, conn: Connection,
+                 limits: WsLimits | None = None) -> None:
+        self.stream = stream
+        self._ws = conn
+        self.limits = limits or WsLimits()
+        self._guard = FrameGuard(self.limits.max_message)
+        self._parts: list[bytes] = []
+        self._message_started = 0.0
+        self._control: list[bytes] = []  # framed pongs (and our close reply) for the writer
+        self.on_control: Callable[[], None] = lambda: None
+        self._peer_closed = trio.Event()
+        self.last_heard = trio.current_time()
+        self.next_ping_at = self.last_heard + self.limits.ping_interval_s
+        self.close_code: int | None = None  # the code of the peer's close frame, if any
+        self.closed_by: str | None = None  # why the connection ended (WebSocketClosed.reason)
+        # wsproto events of the data received, not yet handed out (or the guard's refusal)
+        self._pending: list[Any] = []
+        self._reading = False  # a task is inside receive()
+
+    @property
+    def open(self) -> bool:
+        return self._ws.state is ConnectionState.OPEN
+
+    # -- the reading task ------------------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        """The next complete data message (a text message as its UTF-8 bytes)."""
+        self._reading = True
+        try:
+            while True:
+                while self._pending:
+                    message = self._event(self._pending.pop(0))
+                    if message is not None:
+                        return message
+                await self._read()
+        finally:
+            self._reading = False
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Bytes that arrived with the upgrade request (after its head): frames already."""
+        if data:
+            self._take(data)
+
+    async def _read(self) -> None:
+        limits = self.limits
+        deadline = self.last_heard + limits.idle_timeout_s
+        if self._guard.mid_message:
+            deadline = min(deadline, self._message_started + limits.message_timeout_s)
+        with trio.move_on_at(deadline):
+            try:
+                data = await self.stream.receive_some(limits.receive_chunk)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
+            if not data:
+                raise self._ended("eof", None, "the peer closed TCP")
+            self._take(data)
+            return
+        if self._guard.mid_message and \
+                trio.current_time() >= self._message_started + limits.message_timeout_s:
+            raise self._refuse("slow_message", CLOSE_POLICY, "Message not completed in time")
+        raise self._refuse("idle", CLOSE_POLICY, "No data from the client")
+
+    def _take(self, data: bytes | bytearray) -> None:
+        """Guard, then decode, what arrived; the events wait in ``_pending``."""
+        now = trio.current_time()
+        self.last_heard = now
+        was_mid = self._guard.mid_message
+        verdict = self._guard.feed(data)
+        if verdict is not None:
+            self._pending.append(verdict)  # the rest of this message is never read
+            return
+        if not was_mid and self._guard.mid_message:
+            self._message_started = now
+        self._ws.receive_data(data)  # type: ignore[arg-type]  # bytearray works
+        self._pending.extend(self._ws.events())
+
+    def _event(self, event: Any) -> bytes | None:
+        if isinstance(event, Oversize):
+            raise self._refuse("too_big", CLOSE_TOO_BIG,
+                               f"Message larger than {event.limit} bytes")
+        if isinstance(event, Message):
+            data = event.data.encode() if isinstance(event, TextMessage) else event.data
+            if not self.open:
+                return None  # we are closing: what the peer sends meanwhile is dropped
+            self._parts.append(data)
+            if not event.message_finished:
+                return None
+            message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            self._parts.clear()
+            return message
+        if isinstance(event, Ping):
+            if self.open:
+                self._control.append(self._ws.send(event.response()))
+                self.on_control()
+            return None
+        if isinstance(event, Pong):
+            return None
+        assert isinstance(event, CloseConnection)
+        if self._ws.state is ConnectionState.OPEN:
+            # wsproto reports a frame it could not parse as a close it did not receive.
+            raise self._refuse("protocol", event.code, event.reason or "Protocol error")
+        self.close_code = event.code
+        self._peer_closed.set()
+        if self._ws.state is ConnectionState.REMOTE_CLOSING:
+            self._control.append(self._ws.send(event.response()))
+            self.on_control()
+        raise self._ended("closed", event.code, event.reason or "")
+
+    def _refuse(self, reason: str, code: int, text: str) -> WebSocketClosed:
+        """A client error: our close frame goes out with the next write, then TCP closes."""
+        if self.open:
+            self._control.append(self._ws.send(CloseConnection(code=code, reason=text)))
+            self.on_control()
+        return self._ended(reason, code, text)
+
+    def _ended(self, reason: str, code: int | None, detail: str) -> WebSocketClosed:
+        if self.closed_by is None:
+            self.closed_by = reason
+        self._peer_closed.set()
+        return WebSocketClosed(reason, code, detail)
+
+    # -- the writing task ------------------------------------------------------------------
+
+    def take_control(self) -> bytes:
+        """Control frames owed to the peer (pongs, a close reply), to send before anything."""
+        out = b"".join(self._control)
+        self._control.clear()
+        return out
+
+    async def send_raw(self, frames: bytes) -> None:
+        try:
+            await self.stream.send_all(frames)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise WebSocketClosed("broken", None, str(exc) or type(exc).__name__) from None
+
+    async def send(self, data: bytes) -> None:
+        """One binary message (after any control frames owed)."""
+        if not self.open:
+            raise WebSocketClosed(self.closed_by or "closed")
+        frames = self._ws.send(BytesMessage(data=data))
+        if self._control:
+            frames = self.take_control() + frames
+        await self.send_raw(frames)
+
+    async def send_ping(self) -> None:
+        self.next_ping_at = trio.current_time() + self.limits.ping_interval_s
+        if self.open:
+            await self.send_raw(self.take_control() + self._ws.send(Ping()))
+
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """The closing handshake from our side: our close frame (unless one went out), up to
+        ``close_timeout_s`` for the peer's, then TCP closes. Never raises."""
+        try:
+            frames = self.take_control()
+            if self.open:
+                frames += self._ws.send(CloseConnection(code=code, reason=reason))
+            if frames:
+                with trio.move_on_after(self.limits.close_timeout_s):
+                    await self.send_raw(frames)
+            with trio.move_on_after(self.limits.close_timeout_s):
+                if self._reading:  # the reading task will see the peer's close frame
+                    await self._peer_closed.wait()
+                else:  # nobody reads: drain until it comes (messages meanwhile are dropped)
+                    while not self._peer_closed.is_set():
+                        await self.receive()
+        except (WebSocketClosed, LocalProtocolError):
+            pass
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close TCP (and TLS) now."""
+        await trio.aclose_forcefully(self.stream)
