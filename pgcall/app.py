@@ -19,6 +19,7 @@ import trio
 from .config import Config
 from .db.instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
 from .db.reaper import run_reaper
+from .db.rooms import RoomStore
 from .db.store import Store
 from .pg.binaries import find_bindir
 from .pg.checks import check_server
@@ -136,6 +137,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             metrics = Metrics(hub, status, door.stats)
             app.metrics = metrics.render
             ctx = SessionContext(hub=hub, store=Store(pool, instance_id, config.media_path),
+                                 rooms=RoomStore(pool, config.max_room_size),
                                  on_latency=metrics.frame_latency.observe)
             tls = None if config.certfile is None else tls_context(config.certfile,
                                                                     config.keyfile)

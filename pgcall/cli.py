@@ -19,6 +19,7 @@ import trio
 from . import __version__
 from .config import (
     DEFAULT_HOST,
+    DEFAULT_MAX_ROOM_SIZE,
     DEFAULT_PORT,
     DEFAULT_RETAIN_S,
     FRONTENDS,
@@ -48,6 +49,13 @@ def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {text!r}")
+    return value
+
+
+def _room_size(text: str) -> int:
+    value = int(text)
+    if not 2 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 2-100, not {text!r}")
     return value
 
 
@@ -103,6 +111,9 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
+    p.add_argument("--max-room-size", type=_room_size, default=DEFAULT_MAX_ROOM_SIZE,
+                   metavar="N", help="most people in one room (default "
+                                     f"{DEFAULT_MAX_ROOM_SIZE}, 2-100)")
     p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
                    help="comma-separated extra web origins that may open WebSockets ('*': any); "
                         "the page's own origin and localhost are always allowed")
@@ -132,6 +143,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                   allowed_origins=tuple(o.strip() for o in args.allowed_origins.split(",")
                                         if o.strip()),
                   join_secret=args.join_secret, media_path=args.media_path,
+                  max_room_size=args.max_room_size,
                   path_env=env.get("PATH"))
 
 

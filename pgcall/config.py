@@ -16,6 +16,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000  # pg-relay's port: its clients find us where they found it
 DEFAULT_RETAIN_S = 5.0  # frames older than this are deleted (the demo's 5 s)
 REAP_INTERVAL_S = 2.0  # how often the reaper runs (the demo's 2 s)
+DEFAULT_MAX_ROOM_SIZE = 16  # people in one room (speaker-aware forwarding makes 16 fit)
 FRONTENDS = ("vanilla", "svelte")
 MEDIA_PATHS = ("table", "message")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -59,6 +60,7 @@ class Config:
     # PATH, used to find the PostgreSQL binaries (read once by the CLI, like everything else).
     path_env: str | None = None
     ws: WsLimits = WsLimits()
+    max_room_size: int = DEFAULT_MAX_ROOM_SIZE
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,7 @@ import socket
 import trio
 
 from ..pg.conn import PgConnection, PgError, transaction
+from .rooms import leave_all
 from .store import CALL_LOCK
 
 log = logging.getLogger("pgcall.instances")
@@ -50,6 +51,7 @@ async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
                 await conn.execute(f"DELETE FROM call_sessions WHERE caller IN ({_USERS_OF}) "
                                    f"OR callee IN ({_USERS_OF})", [other])
+                await leave_all(conn, _USERS_OF, [other])
                 res = await conn.execute(f"DELETE FROM users WHERE identity IN ({_USERS_OF})",
                                          [other])
                 removed += res.rowcount

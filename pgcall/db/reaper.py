@@ -18,7 +18,7 @@ from ..pg.pool import Pool
 log = logging.getLogger("pgcall.reaper")
 
 BATCH = 5000
-FRAME_TABLES = ("audio_frames", "video_frames")
+FRAME_TABLES = ("audio_frames", "video_frames", "room_audio_frames", "room_video_frames")
 RING_TIMEOUT_S = 30.0  # a call nobody answers is removed (pg-relay let it ring for ever)
 
 

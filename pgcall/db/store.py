@@ -18,6 +18,7 @@ from ..pg.conn import PgConnection
 from ..pg.conn import transaction as pg_transaction
 from ..pg.pool import Pool
 from ..wire import protocol as p
+from ..wire.rooms import RoomMedia
 from . import mediamsg
 
 CALL_LOCK = 0x706763616C6C01  # pg_advisory_xact_lock key for call state changes
@@ -76,11 +77,15 @@ class Store:
             return res.rows[0][0]
 
     async def disconnect_user(self, identity: str) -> None:
-        """Delete the user's calls, then the user (protocol.md 6), in one transaction."""
+        """Delete the user's calls, then the user (protocol.md 6), in one transaction; the
+        user also leaves its room (a room left empty ends)."""
+        from .rooms import leave_all
+
         async with transaction(self.pool) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
             await conn.execute("DELETE FROM call_sessions WHERE caller = $1 OR callee = $1",
                                [identity])
+            await leave_all(conn, "$1", [identity])
             await conn.execute("DELETE FROM users WHERE identity = $1", [identity])
             await conn.execute("DELETE FROM pgcall_presence WHERE identity = $1 "
                                "AND instance_id = $2", [identity, self.instance_id])
@@ -107,8 +112,10 @@ class Store:
                 return p.ERR_TARGET_OFFLINE
             busy = await conn.execute(
                 "SELECT 1 FROM call_sessions WHERE state IN ('Ringing', 'Active') AND "
-                "(caller IN ($1, $2) OR callee IN ($1, $2)) LIMIT 1", [identity, target])
-            if busy.rows:
+                "(caller IN ($1, $2) OR callee IN ($1, $2)) UNION ALL "
+                "SELECT 1 FROM room_members WHERE identity IN ($1, $2) LIMIT 1",
+                [identity, target])
+            if busy.rows:  # pg-relay's text; a room counts as a call here
                 return p.ERR_BUSY
             await conn.execute(
                 "INSERT INTO call_sessions (call_type, state, caller, callee) "
@@ -157,14 +164,17 @@ class Store:
 
     # -- media -----------------------------------------------------------------------------------
 
-    async def insert_frame(self, media: p.Media, from_id: str) -> None:
+    async def insert_frame(self, media: p.Media | RoomMedia, from_id: str) -> None:
         if self.media_path == "message":
             # Transactional, so it commits (and reaches the stream) with synchronous_commit like
             # an INSERT, but nothing is stored: no table, no TOAST, no reaper, no vacuum.
             content = mediamsg.encode(media, from_id)
+            prefixes = mediamsg.ROOM_PREFIX if isinstance(media, RoomMedia) else mediamsg.PREFIX
             await self.pool.execute("SELECT pg_logical_emit_message(true, $1, $2)",
-                                    [mediamsg.PREFIX[media.kind], content], prepare=True)
+                                    [prefixes[media.kind], content], prepare=True)
             return
+        if isinstance(media, RoomMedia):
+            return await self._insert_room_frame(media, from_id)
         sid = uuid.UUID(media.session_id)
         payload = bytes(media.payload)
         if media.kind == "audio":
@@ -180,3 +190,19 @@ class Store:
                 "VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 [sid, from_id, media.to, media.seq, media.header["width"],
                  media.header["height"], payload], prepare=True)
+
+    async def _insert_room_frame(self, media: RoomMedia, from_id: str) -> None:
+        """One row for the whole room: every relay with a member fans it out."""
+        rid, h, payload = uuid.UUID(media.room_id), media.header, bytes(media.payload)
+        if media.kind == "audio":
+            await self.pool.execute(
+                "INSERT INTO room_audio_frames (room_id, from_id, seq, sample_rate, channels, "
+                "rms, pcm16le) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [rid, from_id, media.seq, h["sample_rate"], h["channels"], float(h["rms"]),
+                 payload], prepare=True)
+        else:
+            await self.pool.execute(
+                "INSERT INTO room_video_frames (room_id, from_id, seq, layer, width, height, "
+                "jpeg) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                [rid, from_id, media.seq, h["layer"], h["width"], h["height"], payload],
+                prepare=True)

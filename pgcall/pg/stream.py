@@ -51,6 +51,11 @@ SNAPSHOT_QUERIES = {
     "media_settings": "SELECT * FROM media_settings WHERE id = 1",
     "ai_transcripts": "SELECT * FROM ai_transcripts WHERE created_at > now() - interval '1 hour' "
                       "ORDER BY id DESC LIMIT 200",
+    # Rooms (sql/0002_rooms.sql): the hub mirrors them whole, room chat its newest messages.
+    "rooms": "SELECT * FROM rooms",
+    "room_members": "SELECT * FROM room_members",
+    "room_invites": "SELECT * FROM room_invites",
+    "room_messages": "SELECT * FROM room_messages ORDER BY id DESC LIMIT 5000",
 }
 
 

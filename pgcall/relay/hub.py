@@ -22,6 +22,7 @@ import trio
 
 from ..db import mediamsg
 from ..pg.changes import Change, LogicalMessage, Snapshot, Transaction
+from ..rooms import router as rooms
 from ..wire import encode, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
@@ -68,6 +69,8 @@ class Hub:
         # When a local client's frame entered pgcall (trio time), by (kind, session, from, seq):
         # the recipient's sender measures pgcall's own latency from it. Bounded.
         self.inflight: dict[tuple[str, str, str, int], float] = {}
+        self.rooms = rooms.RoomRouter(self.mirror, self._deliver_to,
+                                      lambda identity: identity in self.subscribers)
 
     INFLIGHT_MAX = 10_000
 
@@ -85,6 +88,7 @@ class Hub:
     def restart(self, snapshot: Snapshot) -> None:
         """A (re)started stream: reload the mirror, give every client a fresh snapshot."""
         self.mirror.load(snapshot)
+        self.rooms.reload()
         self.streaming = True
         self.stats.restarts += 1
         for sub in list(self.subscribers.values()):
@@ -101,6 +105,7 @@ class Hub:
 
     def publish(self, txn: Transaction) -> None:
         self.stats.transactions += 1
+        self.rooms.now_us = txn.commit_time
         for change in txn.changes:
             if isinstance(change, LogicalMessage):
                 if change.prefix in mediamsg.KIND_OF:
@@ -109,7 +114,10 @@ class Hub:
                     except mediamsg.MediaMessageError as exc:
                         log.warning("dropped a malformed media message: %s", exc)
                         continue
-                    self._route_frame(kind, row)
+                    if change.prefix in mediamsg.ROOM_PREFIXES:
+                        self._route_room_frame(kind, row)
+                    else:
+                        self._route_frame(kind, row)
                 continue
             frame_kind = FRAME_TABLES.get(change.table)
             if frame_kind is not None:
@@ -117,6 +125,16 @@ class Hub:
                     self._route_frame(frame_kind, change.row)
             elif change.table in STATE_TABLES:
                 self._route_state(change)
+            elif change.table in rooms.ROOM_TABLES:
+                new, old = self.mirror.apply(change)
+                self.rooms.state_change(change.table, change.op, new, old)
+            elif (room_kind := rooms.FRAME_TABLES.get(change.table)) is not None:
+                if change.op == "insert" and change.row is not None:
+                    self._route_room_frame(room_kind, change.row)
+
+    def _route_room_frame(self, kind: str, row: dict[str, Any]) -> None:
+        stamp = self.inflight.pop((kind, str(row["room_id"]), row["from_id"], row["seq"]), None)
+        self.rooms.frame(kind, row, stamp)
 
     def _route_state(self, change: Change) -> None:
         before = None
@@ -167,6 +185,15 @@ class Hub:
         if not sub.outbox.put(kind, message, stamp):
             sub.overflowed()
 
+    def _deliver_to(self, identity: str, kind: str, message: bytes,
+                    stamp: float | None) -> bool:
+        """Queue for ``identity`` if it is connected here; False if it is not."""
+        sub = self.subscribers.get(identity)
+        if sub is None:
+            return False
+        self._deliver(sub, kind, message, stamp)  # type: ignore[arg-type]
+        return True
+
     # -- the session side --------------------------------------------------------------------
 
     def snapshot_messages(self, identity: str) -> list[bytes]:
@@ -183,7 +210,7 @@ class Hub:
                     self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC)))
                 rows = [r for r in rows if (r.get("created_at") or "") > cutoff][:200]
             out.append(encode.snapshot(table, rows))
-        return out
+        return out + self.rooms.snapshot_messages(identity)
 
     def claim(self, sub: Subscriber) -> Subscriber | None:
         """Make ``sub`` the owner of its identity; returns the connection it replaces.

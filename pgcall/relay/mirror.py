@@ -15,12 +15,19 @@ from ..pg.changes import Change, Columns, Snapshot
 from ..pg.values import UNCHANGED
 from ..wire import rowjson
 
-# Table → primary key column. pg-relay's snapshot keeps the newest 250 chat messages and 200
-# transcripts (protocol.md 4.2); the mirror keeps the same.
-KEYS = {"users": "identity", "chat_messages": "id", "call_sessions": "session_id",
-        "media_settings": "id", "ai_transcripts": "id"}
-CAPS = {"chat_messages": 250, "ai_transcripts": 400}  # transcripts: 200 sent, after filtering
-NEWEST_FIRST = ("chat_messages", "ai_transcripts")  # snapshot order: descending by id
+# Table → primary key column(s). pg-relay's snapshot keeps the newest 250 chat messages and 200
+# transcripts (protocol.md 4.2); the mirror keeps the same. Rooms (sql/0002_rooms.sql) are
+# mirrored whole; of room chat the newest messages, over all rooms.
+KEYS: dict[str, str | tuple[str, ...]] = {
+    "users": "identity", "chat_messages": "id", "call_sessions": "session_id",
+    "media_settings": "id", "ai_transcripts": "id",
+    "rooms": "room_id", "room_members": ("room_id", "identity"),
+    "room_invites": ("room_id", "invitee"), "room_messages": "id",
+}
+CAPS = {"chat_messages": 250, "ai_transcripts": 400,  # transcripts: 200 sent, after filtering
+        "room_messages": 5000}
+NEWEST_FIRST = ("chat_messages", "ai_transcripts", "room_messages")  # by id, descending
+INT_KEYS = ("chat_messages", "ai_transcripts", "room_messages")  # int8 ids arrive as strings
 
 Row = dict[str, Any]
 
@@ -41,8 +48,11 @@ class Mirror:
 
     @staticmethod
     def _key(table: str, row: Row) -> Any:
-        key = row.get(KEYS[table])
-        return int(key) if table in CAPS and key is not None else key
+        names = KEYS[table]
+        if isinstance(names, tuple):
+            return tuple(row.get(n) for n in names)
+        key = row.get(names)
+        return int(key) if table in INT_KEYS and key is not None else key
 
     def apply(self, change: Change) -> tuple[Row | None, Row | None]:
         """Apply one change; returns (new row, old row) JSON-ready, as clients will see them."""
@@ -76,6 +86,12 @@ class Mirror:
 
     def settings(self) -> Row | None:
         return self.tables["media_settings"].get(1)
+
+    def room(self, room_id: str) -> Row | None:
+        return self.tables["rooms"].get(room_id)
+
+    def member(self, room_id: str, identity: str) -> Row | None:
+        return self.tables["room_members"].get((room_id, identity))
 
 
 def _encode(columns: Columns, raw: dict[str, Any]) -> Row:

@@ -19,10 +19,13 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from ..db.rooms import RoomStore
 from ..db.store import Store
 from ..pg.conn import ConnectionLost, PgError
+from ..rooms.requests import carry_out
 from ..web.websocket import ServerWebSocket, WebSocketClosed
 from ..wire import encode, protocol, rowjson
+from ..wire.rooms import ROOM_CONTROL_TYPES, RoomMedia
 from .hub import Hub
 from .outbox import CloseRequested, Outbox, OutboxLimits
 from .ratelimit import CLOSE_RATE_LIMITED, ERR_RATE_LIMITED, ConnectionLimits
@@ -34,13 +37,18 @@ CLOSE_GOING_AWAY = 1001
 USER_ROW_WAIT_S = 5.0  # how long a new connection waits for its own users row in the stream
 ERR_DATABASE = "Database unavailable, please retry"
 ERR_INTERNAL = "Internal server error"
-CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call"}
+CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call",
+                   "send_room_message": "chat", "create_room": "call", "join_room": "call",
+                   "invite_to_room": "call"}
+LOGGED_REQUESTS = frozenset({"request_call", "accept_call", "decline_call", "end_call",
+                             "create_room", "join_room", "leave_room", "remove_from_room"})
 
 
 @attrs.frozen
 class SessionContext:
     hub: Hub
     store: Store
+    rooms: RoomStore | None = None
     outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
     video_enabled: bool = True
     # Observes pgcall's own latency of each relayed frame (receive → send), in seconds.
@@ -87,7 +95,7 @@ class Session:
         except protocol.ProtocolError as exc:
             self.reply(encode.error(exc.req_type, exc.message))
             return None
-        if isinstance(msg, protocol.Media):
+        if isinstance(msg, protocol.Media | RoomMedia):
             return await self._media(msg, now)
         return await self._control(msg, now)
 
@@ -103,8 +111,12 @@ class Session:
         if not self.limits.allow(bucket, now):
             return self._refused(msg.type)
         store, me, f = self.ctx.store, self.identity, msg.fields
+        extra: dict[str, object] = {}
         try:
-            if msg.type == "set_nickname":
+            if msg.type in ROOM_CONTROL_TYPES:
+                assert self.ctx.rooms is not None, "rooms need a RoomStore"
+                extra, err = await carry_out(self.ctx.rooms, me, msg)
+            elif msg.type == "set_nickname":
                 err = await store.set_nickname(me, f["nickname"])
             elif msg.type == "send_message":
                 err = await store.send_message(me, f["text"])
@@ -119,8 +131,8 @@ class Session:
         except PgError as exc:
             err = self._db_error(msg.type, exc)
         if err is None:
-            self.reply(encode.ack(msg.type))
-            if msg.type in ("request_call", "accept_call", "decline_call", "end_call"):
+            self.reply(encode.ack(msg.type, **extra))
+            if msg.type in LOGGED_REQUESTS:
                 log.info("%s by %s", msg.type, me[:8])
         else:
             self.reply(encode.error(msg.type, err))
@@ -138,14 +150,19 @@ class Session:
             log.warning("%s from %s failed: %s", req_type, self.identity[:8], exc)
         return ERR_INTERNAL
 
-    async def _media(self, media: protocol.Media, now: float) -> None:
+    async def _media(self, media: protocol.Media | RoomMedia, now: float) -> None:
         req_type = protocol.MEDIA_REQ_TYPES[media.kind]
         if not self.limits.allow(media.kind, now):
             return self._refused(req_type)
         hub = self.ctx.hub
-        err = hub.media_check(self.identity, media.kind, media.session_id, media.to)
+        if isinstance(media, RoomMedia):
+            stream_id = media.room_id
+            err = hub.rooms.media_check(self.identity, media.kind, media.room_id)
+        else:
+            stream_id = media.session_id
+            err = hub.media_check(self.identity, media.kind, media.session_id, media.to)
         if err is None:
-            hub.frame_received(media.kind, media.session_id, self.identity, media.seq)
+            hub.frame_received(media.kind, stream_id, self.identity, media.seq)
             try:
                 await self.ctx.store.insert_frame(media, self.identity)
             except PgError as exc:

@@ -31,8 +31,9 @@ def encode_control(obj: dict[str, Any]) -> bytes:
     return b"\x00" + _dumps(obj)
 
 
-def ack(req_type: str) -> bytes:
-    return encode_control({"type": "ack", "req_type": req_type})
+def ack(req_type: str, **extra: Any) -> bytes:
+    """``{"type":"ack","req_type":...}``; room requests add fields (``room_id``, ``key``)."""
+    return encode_control({"type": "ack", "req_type": req_type, **extra})
 
 
 def error(req_type: str, message: str) -> bytes:
@@ -66,6 +67,19 @@ def media_header(
     header: dict[str, Any] = {"session_id": session_id, "from": from_id, "seq": seq}
     for name in MEDIA_FIELDS[kind]:
         header[name] = fields[name]
+    return header
+
+
+def room_media_header(
+    kind: str, room_id: str, from_id: str, seq: int, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A room frame's relayed header (docs/protocol-rooms.md): ``room_id`` where a call's
+    frame has ``session_id``; video frames also name their ``layer``."""
+    header: dict[str, Any] = {"room_id": room_id, "from": from_id, "seq": seq}
+    for name in MEDIA_FIELDS[kind]:
+        header[name] = fields[name]
+    if kind == "video":
+        header["layer"] = fields.get("layer", "full")
     return header
 
 

@@ -37,10 +37,23 @@ Where pgcall deliberately differs from pg-relay (§9 "Missing validation", §9 s
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import attrs
+
+from .fields import (
+    BAD_NAME_RE,
+    BAD_TEXT_RE,
+    Control,
+    ProtocolError,
+    canonical_uuid,
+    is_identity,
+    js_trim,
+    number,
+    string_field,
+    utf16_len,
+)
+from .rooms import ROOM_CONTROL_TYPES, RoomMedia, parse_room_control, parse_room_media_header
 
 TAG_CONTROL = 0
 TAG_AUDIO = 1
@@ -81,14 +94,6 @@ ERR_NOT_JPEG = "Not a JPEG frame"
 NICKNAME_MAX = 32  # §3, in UTF-16 code units (JavaScript String.length)
 MESSAGE_MAX = 500  # §3, same unit
 
-_IDENTITY_RE = re.compile(r"[0-9a-f]{64}")
-# PostgreSQL's uuid input (datatype-uuid docs, §8.12): upper or lower case, optional braces,
-# a hyphen allowed after any group of four hex digits. Accepting what PostgreSQL accepts keeps
-# every session id that worked against pg-relay working here.
-_UUID_RE = re.compile(r"\{?([0-9a-fA-F]{4}(?:-?[0-9a-fA-F]{4}){7})\}?")
-# Unicode Cc (C0, DEL, C1), bidi embeddings/overrides/isolates, and lone surrogates.
-_BAD_NICK_RE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_BAD_TEXT_RE = re.compile("[\x00\ud800-\udfff]")
 _INT32_MAX = 2**31 - 1
 _JPEG_SOI = b"\xff\xd8"
 
@@ -103,23 +108,6 @@ MEDIA_FIELDS: dict[str, dict[str, tuple[float, float, bool]]] = {
     "video": {"width": (1, 4096, True), "height": (1, 4096, True)},
 }
 _TAG_KIND = {TAG_AUDIO: "audio", TAG_VIDEO: "video"}
-
-
-class ProtocolError(Exception):
-    """A client message that gets ``{"type":"error","req_type":…,"message":…}``."""
-
-    def __init__(self, req_type: str, message: str) -> None:
-        super().__init__(req_type, message)
-        self.req_type = req_type
-        self.message = message
-
-
-@attrs.frozen
-class Control:
-    """One of the six control requests of §3, fields validated and normalised."""
-
-    type: str
-    fields: dict[str, Any]
 
 
 @attrs.frozen
@@ -138,41 +126,6 @@ class Media:
     seq: int
     header: dict[str, Any]
     payload: bytes | memoryview = attrs.field(repr=lambda p: f"<{len(p)} bytes>")
-
-
-def canonical_uuid(value: object) -> str | None:
-    """The lower-case 8-4-4-4-12 form of a uuid string PostgreSQL would accept, else None."""
-    if not isinstance(value, str):
-        return None
-    m = _UUID_RE.fullmatch(value)
-    if m is None or value.startswith("{") != value.endswith("}"):
-        return None
-    h = m.group(1).replace("-", "").lower()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-# JavaScript String.prototype.trim removes WhiteSpace (TAB, VT, FF, SP, NBSP, U+FEFF, every
-# Zs) and LineTerminator (LF, CR, U+2028, U+2029) - ECMA-262 §12.2, §12.3. Python's str.strip
-# differs: it also strips U+001C-U+001F and U+0085, and keeps U+FEFF.
-JS_WHITESPACE = (
-    "\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
-    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
-)
-
-
-def js_trim(text: str) -> str:
-    """JavaScript's ``text.trim()``."""
-    return text.strip(JS_WHITESPACE)
-
-
-def utf16_len(text: str) -> int:
-    """JavaScript's ``text.length``: UTF-16 code units (an astral character counts 2)."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
-
-
-def is_identity(value: object) -> bool:
-    """True for an identity as pgcall and pg-relay mint them: 64 lower-case hex (§5)."""
-    return isinstance(value, str) and _IDENTITY_RE.fullmatch(value) is not None
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -217,7 +170,7 @@ def parse_message(
     max_audio_bytes: int = 64000,
     max_video_bytes: int = 512000,
     video_enabled: bool = True,
-) -> Control | Media:
+) -> Control | Media | RoomMedia:
     """Parse one binary WebSocket message. Raises only `ProtocolError`."""
     view = memoryview(data).cast("B")
     if not view:
@@ -237,84 +190,73 @@ def parse_message(
     return _parse_media(kind, header, view[5 + hlen :], limit)
 
 
-def _string_field(msg: dict[str, Any], name: str, req_type: str) -> str:
-    # Missing fields default to '' (§3); JavaScript destructuring defaults only `undefined`,
-    # so an explicit null is a non-string too.
-    value = msg.get(name, "")
-    if not isinstance(value, str):
-        raise ProtocolError(req_type, f"Invalid field: {name} must be a string")
-    return value
-
-
 def _parse_control(msg: dict[str, Any]) -> Control:
     mtype = msg.get("type", "")
     if not isinstance(mtype, str):
         raise ProtocolError("unknown", ERR_UNKNOWN_TYPE)
+    if mtype in ROOM_CONTROL_TYPES:
+        return parse_room_control(mtype, msg)
     if mtype not in CONTROL_TYPES:
         raise ProtocolError(mtype, ERR_UNKNOWN_TYPE)
     if mtype == "set_nickname":
-        nick = js_trim(_string_field(msg, "nickname", mtype))
+        nick = js_trim(string_field(msg, "nickname", mtype))
         if not nick:
             raise ProtocolError(mtype, ERR_NICK_EMPTY)
         if utf16_len(nick) > NICKNAME_MAX:
             raise ProtocolError(mtype, ERR_NICK_LONG)
-        if _BAD_NICK_RE.search(nick):
+        if BAD_NAME_RE.search(nick):
             raise ProtocolError(mtype, ERR_NICK_CHARS)
         return Control(mtype, {"nickname": nick})
     if mtype == "send_message":
-        text = js_trim(_string_field(msg, "text", mtype))
+        text = js_trim(string_field(msg, "text", mtype))
         if not text:
             raise ProtocolError(mtype, ERR_MSG_EMPTY)
         if utf16_len(text) > MESSAGE_MAX:
             raise ProtocolError(mtype, ERR_MSG_LONG)
-        if _BAD_TEXT_RE.search(text):
+        if BAD_TEXT_RE.search(text):
             raise ProtocolError(mtype, ERR_MSG_CHARS)
         return Control(mtype, {"text": text})
     if mtype == "request_call":
-        target = _string_field(msg, "target", mtype)
+        target = string_field(msg, "target", mtype)
         if not is_identity(target):
             raise ProtocolError(mtype, ERR_TARGET_OFFLINE)
         # V: exactly "Video" makes a video call, anything else (or nothing) is Voice (§3).
         call_type = "Video" if msg.get("call_type") == "Video" else "Voice"
         return Control(mtype, {"target": target, "call_type": call_type})
-    session_id = canonical_uuid(_string_field(msg, "session_id", mtype))
+    session_id = canonical_uuid(string_field(msg, "session_id", mtype))
     if session_id is None:
         raise ProtocolError(mtype, ERR_SESSION_NOT_FOUND)
     return Control(mtype, {"session_id": session_id})
 
 
-def _number(value: object, low: float, high: float, integer: bool) -> int | float | None:
-    """`value` as an int (or float) within [low, high], else None. bool is not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if integer and isinstance(value, float):
-        # JSON has one number type: 16000.0 or 1.6e4 is the integer 16000 in JavaScript.
-        if not value.is_integer():  # also false for NaN and infinities
-            return None
-        value = int(value)
-    # Compare before any float(): a 400-digit integer must not overflow. NaN fails here too.
-    if not low <= value <= high:
-        return None
-    return value if integer else float(value)
-
-
-def _parse_media(kind: str, header: dict[str, Any], payload: memoryview, limit: int) -> Media:
+def _parse_media(kind: str, header: dict[str, Any], payload: memoryview,
+                 limit: int) -> Media | RoomMedia:
     req_type = MEDIA_REQ_TYPES[kind]
+    if "room_id" in header:  # a room's frame (docs/protocol-rooms.md), additive to §3.1
+        room_id, room_seq, relayed = parse_room_media_header(kind, header, req_type,
+                                                             MEDIA_FIELDS[kind])
+        _check_payload(kind, payload, limit, req_type)
+        return RoomMedia(kind, room_id, room_seq, relayed, payload)
     session_id = canonical_uuid(header.get("session_id"))
     if session_id is None:
         raise ProtocolError(req_type, ERR_SESSION_NOT_FOUND)
     to = header.get("to")
     if not isinstance(to, str):
         raise ProtocolError(req_type, ERR_RECIPIENT)
-    seq = _number(header.get("seq"), 0, _INT32_MAX, True)
+    seq = number(header.get("seq"), 0, _INT32_MAX, True)
     if seq is None:
         raise ProtocolError(req_type, "Invalid frame header: seq")
     fields: dict[str, Any] = {}
     for name, (low, high, integer) in MEDIA_FIELDS[kind].items():
-        value = _number(header.get(name), low, high, integer)
+        value = number(header.get(name), low, high, integer)
         if value is None:
             raise ProtocolError(req_type, f"Invalid frame header: {name}")
         fields[name] = value
+    _check_payload(kind, payload, limit, req_type)
+    return Media(kind, session_id, to, int(seq), fields, payload)
+
+
+def _check_payload(kind: str, payload: memoryview, limit: int, req_type: str) -> None:
     # Size first, as pg-relay did (§3.1 step 5), so every frame it rejected gets the same text.
     size = len(payload)
     if kind == "audio":
@@ -327,4 +269,3 @@ def _parse_media(kind: str, header: dict[str, Any], payload: memoryview, limit: 
             raise ProtocolError(req_type, ERR_VIDEO_TOO_LARGE)
         if payload[:2] != _JPEG_SOI:
             raise ProtocolError(req_type, ERR_NOT_JPEG)
-    return Media(kind, session_id, to, int(seq), fields, payload)
