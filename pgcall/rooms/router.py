@@ -117,7 +117,7 @@ class RoomRouter:
             if ident not in rt.members:
                 rt.members.append(ident)
             self.member_room[ident] = room_id
-            self._recompute(room_id, notify=True)
+            self._recompute(room_id, notify=True, skip=ident)  # its snapshot tells it
             for snap in self.snapshot_messages(ident):
                 self._send(ident, snap)
         elif op == "update":
@@ -138,14 +138,15 @@ class RoomRouter:
             else:
                 self._recompute(room_id, notify=True)
 
-    def _recompute(self, room_id: str, *, notify: bool) -> None:
-        """Mains and layers after anything that changes them; tells local members."""
+    def _recompute(self, room_id: str, *, notify: bool, skip: str | None = None) -> None:
+        """Mains and layers after anything that changes them; tells local members (but
+        ``skip``) whose layers changed."""
         rt = self.rooms[room_id]
         pins = {m: (self.mirror.member(room_id, m) or {}).get("pinned") for m in rt.members}
         rt.small = forwarding.is_small(rt.members)
         rt.main_of = forwarding.mains(rt.members, pins, rt.tracker.speaker, rt.tracker.previous)
         for ident in rt.members:
-            if not self._is_local(ident):
+            if ident == skip or not self._is_local(ident):
                 continue
             wanted = forwarding.layers(rt.members, rt.main_of, ident)
             if notify and rt.told.get(ident) != wanted:

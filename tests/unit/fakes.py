@@ -50,6 +50,22 @@ COLUMNS: dict[str, Columns] = {
     "video_frames": (("id", INT8), ("session_id", UUID), ("from_id", TEXT), ("to_id", TEXT),
                      ("seq", INT4), ("width", INT2), ("height", INT2), ("jpeg", BYTEA),
                      ("inserted_at", TIMESTAMPTZ)),
+    # sql/0002_rooms.sql
+    "rooms": (("room_id", UUID), ("name", TEXT), ("creator", TEXT), ("call_type", TEXT),
+              ("max_members", INT2), ("private", BOOL), ("created_at", TIMESTAMPTZ)),
+    "room_members": (("room_id", UUID), ("identity", TEXT), ("joined_at", TIMESTAMPTZ),
+                     ("mic", BOOL), ("camera", BOOL), ("screen", BOOL), ("hand", BOOL),
+                     ("pinned", TEXT)),
+    "room_invites": (("room_id", UUID), ("invitee", TEXT), ("inviter", TEXT),
+                     ("created_at", TIMESTAMPTZ)),
+    "room_messages": (("id", INT8), ("room_id", UUID), ("sender", TEXT),
+                      ("sent_at", TIMESTAMPTZ), ("text", TEXT)),
+    "room_video_frames": (("id", INT8), ("room_id", UUID), ("from_id", TEXT), ("seq", INT4),
+                          ("layer", TEXT), ("width", INT2), ("height", INT2), ("jpeg", BYTEA),
+                          ("inserted_at", TIMESTAMPTZ)),
+    "room_audio_frames": (("id", INT8), ("room_id", UUID), ("from_id", TEXT), ("seq", INT4),
+                          ("sample_rate", INT4), ("channels", INT2), ("rms", FLOAT4),
+                          ("pcm16le", BYTEA), ("inserted_at", TIMESTAMPTZ)),
 }
 STATE_TABLES = ("users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts")
 
@@ -126,10 +142,37 @@ def audio(sid: uuid.UUID, from_id: str, to_id: str, seq: int, pcm: bytes,
 _lsn = 0
 
 
-def txn(*changes: Change) -> Transaction:
+def txn(*changes: Change, at_us: int = 0) -> Transaction:
+    """A committed transaction; ``at_us`` is its commit time (µs), the clock rooms use."""
     global _lsn
     _lsn += 16
-    return Transaction(Lsn(_lsn), 0, changes)
+    return Transaction(Lsn(_lsn), at_us, changes)
+
+
+def room(rid: uuid.UUID, creator: str, call_type: str = "Video",
+         name: str = "room") -> dict[str, Any]:
+    return {"room_id": rid, "name": name, "creator": creator, "call_type": call_type,
+            "max_members": 16, "private": False, "created_at": T0}
+
+
+def member(rid: uuid.UUID, identity: str, joined_s: int = 0,
+           pinned: str | None = None) -> dict[str, Any]:
+    return {"room_id": rid, "identity": identity,
+            "joined_at": T0 + dt.timedelta(seconds=joined_s), "mic": True, "camera": True,
+            "screen": False, "hand": False, "pinned": pinned}
+
+
+def room_video(rid: uuid.UUID, from_id: str, seq: int, layer: str = "full") -> Change:
+    row = {"id": 9000 + seq, "room_id": rid, "from_id": from_id, "seq": seq, "layer": layer,
+           "width": 640, "height": 360, "jpeg": memoryview(jpeg(seq, 100)), "inserted_at": T0}
+    return insert("room_video_frames", row)
+
+
+def room_audio(rid: uuid.UUID, from_id: str, seq: int, rms: float = 0.3) -> Change:
+    row = {"id": 7000 + seq, "room_id": rid, "from_id": from_id, "seq": seq,
+           "sample_rate": 16000, "channels": 1, "rms": f32(rms),
+           "pcm16le": memoryview(b"\0\0" * 10), "inserted_at": T0}
+    return insert("room_audio_frames", row)
 
 
 def jpeg(seq: int, size: int = 2000) -> bytes:
