@@ -39,6 +39,7 @@ class FrameGuard:
         self._skip = 0  # payload bytes of the current frame still to come
         self._message = 0  # data bytes of the message being assembled
         self._ends_message = False  # the current frame is the final frame of a data message
+        self.started = 0  # data messages and control frames begun so far
 
     @property
     def mid_message(self) -> bool:
@@ -70,6 +71,8 @@ class FrameGuard:
         fin, opcode = bool(head[0] & 0x80), head[0] & 0x0F
         self._skip = payload_length(head)
         self._ends_message = False
+        if opcode != _CONTINUATION:
+            self.started += 1
         if not opcode & _CONTROL_BIT:
             if opcode != _CONTINUATION:
                 self._message = 0

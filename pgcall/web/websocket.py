@@ -119,13 +119,13 @@ class ServerWebSocket:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
         now = trio.current_time()
         self.last_heard = now
-        was_mid = self._guard.mid_message
-        verdict = self._guard.feed(data)
+        guard, started = self._guard, self._guard.started
+        verdict = guard.feed(data)
         if verdict is not None:
             self._pending.append(verdict)  # the rest of this message is never read
             return
-        if not was_mid and self._guard.mid_message:
-            self._message_started = now
+        if guard.mid_message and guard.started != started:
+            self._message_started = now  # the unfinished message began in this chunk
         self._ws.receive_data(data)  # type: ignore[arg-type]  # bytearray works
         self._pending.extend(self._ws.events())
 
