@@ -71,11 +71,11 @@ async def http_status(port: int, path: str) -> int | None:
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
-def _append_fd(path: Path) -> int:
+def append_fd(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-def _tail(path: Path, lines: int = 5) -> str:
+def log_tail(path: Path, lines: int = 5) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -89,7 +89,7 @@ async def open_pgcall(dsn: str, media_path: str, log_path: Path) -> AsyncIterato
     port = free_port()
     cmd = [sys.executable, "-m", "pgcall", "serve", "--dsn", dsn, "--host", HOST,
            "--port", str(port), "--log-level", "warning", "--media-path", media_path]
-    fd = _append_fd(log_path)
+    fd = append_fd(log_path)
     try:
         proc = await trio.lowlevel.open_process(cmd, stdin=subprocess.DEVNULL, stdout=fd,
                                                 stderr=subprocess.STDOUT, env=child_env())
@@ -100,7 +100,7 @@ async def open_pgcall(dsn: str, media_path: str, log_path: Path) -> AsyncIterato
             while await http_status(port, "/healthz") != 200:
                 if proc.poll() is not None:
                     raise RuntimeError(f"pgcall exited with {proc.returncode}:\n"
-                                       f"{_tail(log_path)}")
+                                       f"{log_tail(log_path)}")
                 await trio.sleep(0.1)
         yield proc, port
     finally:

@@ -1,10 +1,10 @@
-"""The sections of the report that interpret the figures: the floor and pgcall's added latency,
-the two media paths compared, whether batching frames would help, and pg-relay's figures next
-to pgcall's with the targets' verdicts.
+"""The sections of the report that interpret pgcall's figures: the floor and pgcall's added
+latency, the two media paths compared, whether batching frames would help, and the targets'
+verdicts.
 
-Owns: those four sections and pg-relay's published figures. Does not own: the verdicts
-themselves (``targets``) or the sections that only state the setup and the results
-(``markdown``).
+Owns: those four sections. Does not own: the verdicts themselves (``targets``), the sections
+that only state the setup and the results (``markdown``), or the comparison with a peer
+measured in the same run (``sidebyside``).
 """
 
 from __future__ import annotations
@@ -26,12 +26,6 @@ from .figures import (
 from .markdown import md_table
 from .settings import AUDIO_BYTES, AUDIO_FPS, FRAME_BYTES, POOL_SIZE, VIDEO_FPS
 from .targets import targets
-
-# pg-relay on the same class of machine (2 cores, load generator on the same box):
-# calls -> (p50, p99) ms; it collapsed at 12 calls with a p50 of 1.2 s.
-PG_RELAY = {1: (4.3, 9.7), 5: (5.1, 16.0), 10: (12.5, 74.0)}
-PG_RELAY_COLLAPSE = (12, 1200.0)
-PG_RELAY_CPU = {"PostgreSQL": 74, "load client": 61, "relay": 56}  # % of one core
 
 
 def floor_section(doc: dict[str, Any]) -> list[str]:
@@ -68,11 +62,11 @@ def compare_section(doc: dict[str, Any]) -> list[str]:
                          fmt(cpu(s, "postgres"), 0),
                          fmt(None if wal is None else wal / 1e6, 1),
                          "yes" if s["holds"] else "no"])
-        tp, mp = (video(t, "p50"), video(t, "p99")), (video(m, "p50"), video(m, "p99"))
-        if None in tp or None in mp:
+        t50, t99, m50, m99 = video(t, "p50"), video(t, "p99"), video(m, "p50"), video(m, "p99")
+        if t50 is None or t99 is None or m50 is None or m99 is None:
             continue
         compared += 1
-        faster = faster and mp[0] <= tp[0] and mp[1] <= tp[1] and (m["holds"] or not t["holds"])
+        faster = faster and m50 <= t50 and m99 <= t99 and (m["holds"] or not t["holds"])
     out = ["## Media paths compared", "",
            *md_table(["calls", "path", "video p50", "p99", "fps min", "pgcall CPU %",
                       "PostgreSQL CPU %", "WAL MB/s", "holds"], rows)]
@@ -150,21 +144,7 @@ def batching_section(doc: dict[str, Any]) -> list[str]:
     return [*lines, "", where + verdict, ""]
 
 
-def relay_section(doc: dict[str, Any]) -> list[str]:
-    rows = []
-    for calls, (p50, p99) in PG_RELAY.items():
-        step = step_at(doc, "table", calls)
-        rows.append([str(calls), f"{p50:g} / {p99:g}",
-                     f"{fmt(video(step, 'p50'))} / {fmt(video(step, 'p99'))}"])
-    cap, _ = capacity(doc)
-    n, p50 = PG_RELAY_COLLAPSE
-    rows.append(["capacity", f"< {n} (collapsed at {n} calls, p50 {p50 / 1000:g} s)",
-                 f"{cap} calls" if steps_of(doc, "table") else "-"])
-    cpu_text = ", ".join(f"{k} ~{v} %" for k, v in PG_RELAY_CPU.items())
-    return ["## pg-relay on the same class of machine, and pgcall's targets", "",
-            *md_table(["calls", "pg-relay p50 / p99 ms", "pgcall p50 / p99 ms"], rows),
-            f"pg-relay's measurement on a 2-core machine with the load generator on the same box "
-            f"reported {cpu_text} of a core; pgcall's CPU per step is in the resource table "
-            "above.", "",
+def targets_section(doc: dict[str, Any]) -> list[str]:
+    return ["## pgcall's targets", "",
             *md_table(["target", "measured", "result", "why"],
                       [list(t) for t in targets(doc)])]

@@ -1,8 +1,9 @@
 """The markdown tables of the report and its sections that state what was run and measured.
 
-Owns: the table syntax, the latency and resource tables of a media path, and the ``Machine``
-and ``Method`` sections. Does not own: the sections that interpret the figures (``findings``),
-the summary and the order of the sections (``render``).
+Owns: the table syntax, the latency and resource tables of a server's media path, and the
+``Machine`` and ``Method`` sections (with the peer's lines when the run measured one). Does not
+own: the sections that interpret the figures (``findings``, ``sidebyside``), the summary and
+the order of the sections (``render``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ def latency_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
 
 LATENCY_HEAD = ["calls", "video p50", "p95", "p99", "max", "audio p50", "audio p99",
                 "fps min", "fps median", "lost", "errors", "holds"]
-RESOURCE_HEAD = ["calls", "frames/s", "pgcall CPU %", "pgcall RSS MiB (max)",
-                 "PostgreSQL CPU %", "WAL MB/s", "load generator CPU %", "total CPU %"]
+def resource_head(name: str) -> list[str]:
+    return ["calls", "frames/s", f"{name} CPU %", f"{name} RSS MiB (max)", "PostgreSQL CPU %",
+            "WAL MB/s", "load generator CPU %", "total CPU %"]
+
+
+RESOURCE_HEAD = resource_head("pgcall")
 
 
 def resource_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
@@ -54,7 +59,7 @@ def resource_rows(steps: list[dict[str, Any]]) -> list[list[str]]:
     for s in steps:
         r = s["resources"]
         wal = r.get("wal_bytes_per_s")
-        rows.append([str(s["calls"]), fmt(s["frames_per_s"], 0), fmt(cpu(s, "pgcall"), 0),
+        rows.append([str(s["calls"]), fmt(s["frames_per_s"], 0), fmt(cpu(s, "server"), 0),
                      fmt(r.get("rss_mib_max"), 0), fmt(cpu(s, "postgres"), 0),
                      fmt(None if wal is None else wal / 1e6, 1), fmt(cpu(s, "bench"), 0),
                      f"{cpu_total(s):.0f}"])
@@ -101,7 +106,42 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         "frame into `video_frames`/`audio_frames` (pg-relay's way); `message` sends it with "
         "`pg_logical_emit_message(true, ...)`, which reaches the stream the same way at COMMIT "
         "but stores nothing.", "",
+        *peer_method(doc),
     ]
+
+
+def peer_method(doc: dict[str, Any]) -> list[str]:
+    peer = doc.get("peer")
+    if peer is None:
+        return []
+    return [
+        f"**{peer['name']}** is swept in the same run by the same `pgcall bench` command, its "
+        "steps interleaved with pgcall's `table` steps (pgcall at N calls, then "
+        f"{peer['name']} at N, then the next N), each server until one of its steps breaks and "
+        "one step more; between its steps the script waits for its frame tables to empty "
+        "(a fixed pause if it cannot see them). Each server's CPU is also taken over the "
+        "whole step: its relay's process tree (the pid and all its descendants) and all the "
+        "processes of its PostgreSQL cluster, whose postmaster is found from a database "
+        "connection (`SHOW data_directory` and its `postmaster.pid`, else the parent of the "
+        "connection's own backend); divided by the frames the clients received, that is the "
+        "CPU per relayed frame.", "",
+    ]
+
+
+def peer_machine(doc: dict[str, Any]) -> list[str]:
+    peer = doc.get("peer")
+    if peer is None:
+        return []
+    pg = peer.get("postgres") or {}
+    line = f"* {peer['name']}'s PostgreSQL: " + (
+        f"{pg.get('server_version', '?')} (synchronous_commit={pg.get('synchronous_commit', '?')}"
+        f", fsync={pg.get('fsync', '?')}, shared_buffers={pg.get('shared_buffers', '?')}, "
+        f"max_wal_size={pg.get('max_wal_size', '?')}, "
+        f"wal_compression={pg.get('wal_compression', '?')})" if pg else "not seen by the report")
+    started = peer.get("started")
+    if started:
+        line += f"; {peer['name']} run as `{started['command']}` with Node {started['node']}"
+    return [line]
 
 
 def machine_section(doc: dict[str, Any]) -> list[str]:
@@ -117,5 +157,6 @@ def machine_section(doc: dict[str, Any]) -> list[str]:
         f"{pg.get('shared_buffers', '?')}, max_wal_size={pg.get('max_wal_size', '?')}, "
         f"wal_compression={pg.get('wal_compression', '?')})",
         f"* pgcall {m['pgcall']}, Python {m['python']}, trio {m['trio']}",
+        *peer_machine(doc),
         f"* date: {doc['date_utc']} UTC", "",
     ]

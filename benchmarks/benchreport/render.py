@@ -2,8 +2,8 @@
 so ``--render-only`` reproduces them from ``benchmarks.json``.
 
 Owns: the title, the run's caveats (quick, incomplete), the summary, the order of the sections
-and writing both files. Does not own: the sections (``markdown``, ``findings``), the verdicts
-(``targets``) or the chart (``chart``).
+and writing both files. Does not own: the sections (``markdown``, ``findings``,
+``sidebyside``), the verdicts (``targets``) or the chart (``chart``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .chart import render_chart
-from .figures import capacity, steps_of
-from .findings import batching_section, compare_section, floor_section, relay_section
+from .figures import PEER, PGCALL, capacity, label, peer_of, steps_of
+from .findings import batching_section, compare_section, floor_section, targets_section
 from .markdown import (
     LATENCY_HEAD,
     RESOURCE_HEAD,
@@ -21,8 +21,10 @@ from .markdown import (
     machine_section,
     md_table,
     method_section,
+    resource_head,
     resource_rows,
 )
+from .sidebyside import capacity_line, same_run_section
 from .targets import targets
 
 
@@ -37,7 +39,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
     if not doc["complete"]:
         lines += ["> **Incomplete run**: the script stopped before the end.", ""]
     lines += ["## Summary", ""]
-    if broke is not None:
+    if peer_of(doc) is not None:
+        lines += [capacity_line(doc, PGCALL),
+                  capacity_line(doc, PEER) + " Measured in the same run, its steps "
+                  "interleaved with pgcall's: see below."]
+    elif broke is not None:
         lines.append(f"* **Capacity: {cap} calls** on {doc['machine']['cores']} cores with the "
                      f"load generator on the same machine (first step that broke: "
                      f"{broke['calls']} calls, {broke['why']}).")
@@ -56,8 +62,15 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += [f"## Results: media path {title}", "", "Latency in ms.", "",
                   *md_table(LATENCY_HEAD, latency_rows(steps)),
                   *md_table(RESOURCE_HEAD, resource_rows(steps))]
+    peer_steps = steps_of(doc, "table", PEER)
+    if peer_steps:
+        name = label(doc, PEER)
+        lines += [f"## Results: {name}", "", "Latency in ms.", "",
+                  *md_table(LATENCY_HEAD, latency_rows(peer_steps)),
+                  *md_table(resource_head(name), resource_rows(peer_steps))]
+    lines += same_run_section(doc)
     lines += floor_section(doc) + compare_section(doc) + batching_section(doc)
-    lines += relay_section(doc)
+    lines += targets_section(doc)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,11 +1,13 @@
 """One whole measurement run and its JSON document.
 
-Owns: the document (machine, plan, criteria, PostgreSQL settings, floor and step records),
-saved after every measurement so an interrupted run keeps its figures; the order of the run:
-the floor at each planned rate, then the sweep of the ``table`` path until a step breaks and
-one step more (or the quick run's fixed steps), then the compared steps of the ``message``
-path, pgcall being restarted for each path. Does not own: how a floor or a step is measured
-(``floor``, ``step``) or the write-up (``render``).
+Owns: the document (machine, plan, criteria, PostgreSQL settings, the peer, floor and step
+records), saved after every measurement so an interrupted run keeps its figures; the order of
+the run: the floor at each planned rate, then the sweep of the ``table`` path until a step
+breaks and one step more (or the quick run's fixed steps), with the peer's steps interleaved
+when there is one, then the compared steps of pgcall's ``message`` path, pgcall being
+restarted for each path. Does not own: how a floor or a step is measured (``floor``,
+``step``), the sweep's order (``sweep``), starting a peer (``peer``) or the write-up
+(``render``).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import pgcall
 from pgcall.pg.conn import PgConnection
 
 from .cluster import Cluster, open_cluster, open_pgcall
-from .figures import fmt
+from .figures import PEER, PGCALL, fmt
 from .floor import measure_floor, truncate_floor
+from .servers import PeerOptions, Server, find_postmaster, open_peer_server
 from .settings import HOST, MAX_P99_MS, MIN_FPS, Plan, log, sweep_calls
 from .step import run_step, settle, step_line
+from .sweep import SweepState, interleave
 
 
 def machine() -> dict[str, Any]:
@@ -58,44 +62,58 @@ class Report:
             "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
             "machine": machine(), "plan": attrs.asdict(plan),
             "criteria": {"max_p99_ms": MAX_P99_MS, "min_fps": MIN_FPS},
-            "postgres": {}, "floor": [], "steps": [],
+            "postgres": {}, "peer": None, "floor": [], "steps": [],
         }
 
     def save(self) -> None:
         self.path.write_text(json.dumps(self.doc, indent=1) + "\n")
 
 
-async def run_report(plan: Plan, report: Report, workdir: Path) -> None:
-    async with open_cluster(workdir) as cluster:
+def peer_doc(peer: PeerOptions, server: Server, settings: dict[str, str]) -> dict[str, Any]:
+    return {"name": peer.name, "url": peer.url, "pid_given": peer.pid is not None,
+            "pg_dsn_given": peer.pg_dsn is not None,
+            "postmaster_found": server.postmaster is not None, "postgres": settings,
+            "started": peer.started}
+
+
+async def run_report(plan: Plan, report: Report, workdir: Path,
+                     peer: PeerOptions | None = None) -> None:
+    async with open_cluster(workdir) as cluster, contextlib.AsyncExitStack() as stack:
         report.doc["postgres"] = cluster.settings
         monitor = await PgConnection.connect(cluster.dsn)
-        try:
-            for calls in plan.floor_calls:
-                floor = await measure_floor(cluster, monitor, calls, plan)
-                report.doc["floor"].append(floor)
-                report.save()
-                await truncate_floor(cluster)
-                v = floor["commit_to_decoded_ms"]["video"]
-                log(f"  floor {calls:3d} calls: COMMIT -> decoded p50 {fmt(v['p50'], 2)} "
-                    f"p95 {fmt(v['p95'], 2)} p99 {fmt(v['p99'], 2)} ms")
-            await sweep_path(plan, report, cluster, monitor, workdir, "table")
-            await sweep_path(plan, report, cluster, monitor, workdir, "message")
-        finally:
-            monitor.close()
+        stack.callback(monitor.close)
+        # Found the way the peer's is, from a connection; it is the server pgcall's code started.
+        postmaster = await find_postmaster(monitor) or cluster.server.pid
+        other = None
+        if peer is not None:
+            other, settings = await stack.enter_async_context(open_peer_server(peer))
+            report.doc["peer"] = peer_doc(peer, other, settings)
+            report.save()
+        for calls in plan.floor_calls:
+            floor = await measure_floor(cluster, monitor, calls, plan)
+            report.doc["floor"].append(floor)
+            report.save()
+            await truncate_floor(cluster)
+            v = floor["commit_to_decoded_ms"]["video"]
+            log(f"  floor {calls:3d} calls: COMMIT -> decoded p50 {fmt(v['p50'], 2)} "
+                f"p95 {fmt(v['p95'], 2)} p99 {fmt(v['p99'], 2)} ms")
+        await sweep_path(plan, report, cluster, monitor, postmaster, workdir, "table", other)
+        await sweep_path(plan, report, cluster, monitor, postmaster, workdir, "message", None)
     report.doc["complete"] = True
     report.save()
 
 
 async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgConnection,
-                     workdir: Path, media_path: str) -> None:
+                     postmaster: int, workdir: Path, media_path: str,
+                     peer: Server | None) -> None:
+    """pgcall restarted with ``media_path``; on ``table``, the peer's steps interleaved."""
     async with open_pgcall(cluster.dsn, media_path, workdir / f"pgcall-{media_path}.log") as (
             proc, port):
-        url = f"ws://{HOST}:{port}"
+        pgcall = Server(PGCALL, PGCALL, f"ws://{HOST}:{port}", proc.pid, monitor, postmaster)
 
-        async def step(calls: int, role: str) -> dict[str, Any]:
-            await settle(monitor)
-            result = await run_step(url, proc.pid, cluster, monitor, calls, media_path, plan,
-                                    role)
+        async def step(server: Server, calls: int, role: str) -> dict[str, Any]:
+            await settle(server)
+            result = await run_step(server, calls, media_path, plan, role)
             report.doc["steps"].append(result)
             report.save()
             log("  " + step_line(result))
@@ -103,21 +121,14 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
 
         if media_path == "message":
             for calls in plan.compare_calls:
-                await step(calls, "compare")
+                await step(pgcall, calls, "compare")
             return
-        done: set[int] = set()
-        if plan.fixed_sweep is not None:
-            for calls in plan.fixed_sweep:
-                await step(calls, "sweep")
-                done.add(calls)
-        else:
-            broke = False
-            for calls in sweep_calls():
-                result = await step(calls, "sweep")
-                done.add(calls)
-                if broke:
-                    break  # the step after the first one that broke
-                broke = not result["holds"]
+        servers = {PGCALL: pgcall, **({PEER: peer} if peer is not None else {})}
+        states = {name: SweepState(plan.fixed_sweep) for name in servers}
+        sequence = plan.fixed_sweep if plan.fixed_sweep is not None else sweep_calls()
+        for calls, name in interleave(sequence, states):
+            result = await step(servers[name], calls, "sweep")
+            states[name].record(calls, result["holds"])
         for calls in plan.compare_calls:
-            if calls not in done:  # the sweep broke before it: measured for the comparison
-                await step(calls, "compare")
+            if calls not in states[PGCALL].done:  # the sweep broke before it: for comparison
+                await step(pgcall, calls, "compare")

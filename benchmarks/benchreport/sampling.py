@@ -1,9 +1,11 @@
 """What the processes of a measurement use, sampled from ``/proc`` and PostgreSQL while it runs.
 
-Owns: reading a process's CPU ticks (with or without its descendants, living or reaped) and
-RSS, the ``Sampler`` that records them with the cluster's WAL position every
-``SAMPLE_INTERVAL_S``, and turning the samples of a window into CPU % of one core, WAL bytes/s
-and RSS. Does not own: which processes are sampled, or when (``floor``, ``step``).
+Owns: reading ``/proc`` (a process's stat, comm and RSS, the table of all processes), a reading
+of the CPU ticks of named processes (with or without their descendants, living or reaped), the
+``Sampler`` that records them with the cluster's WAL position every ``SAMPLE_INTERVAL_S``, and
+turning the samples of a window into CPU % of one core, WAL bytes/s and RSS. Does not own: the
+arithmetic on the text of ``/proc`` (``proc``), or which processes are sampled, or when
+(``floor``, ``step``).
 """
 
 from __future__ import annotations
@@ -16,24 +18,30 @@ import trio
 
 from pgcall.pg.conn import PgConnection
 
+from .proc import Stat, Ticks, parse_stat, tree_ticks
 from .settings import SAMPLE_INTERVAL_S
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def read_stat(pid: int) -> tuple[int, int, int] | None:
+def read_stat(pid: int) -> Stat | None:
     """(ppid, own CPU ticks, reaped children's CPU ticks) of a process, None if it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            text = f.read()
+            return parse_stat(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def read_comm(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read()
     except OSError:
         return None
-    fields = text[text.rindex(b")") + 2:].split()  # the name may hold spaces and parentheses
-    ppid, utime, stime, cutime, cstime = (int(fields[i]) for i in (1, 11, 12, 13, 14))
-    return ppid, utime + stime, cutime + cstime
 
 
-def process_table() -> dict[int, tuple[int, int, int]]:
+def process_table() -> dict[int, Stat]:
     table = {}
     for name in os.listdir("/proc"):
         if name.isdigit() and (st := read_stat(int(name))) is not None:
@@ -41,20 +49,17 @@ def process_table() -> dict[int, tuple[int, int, int]]:
     return table
 
 
-def tree_ticks(table: dict[int, tuple[int, int, int]], root: int) -> int | None:
-    """CPU ticks of a process and all its descendants, living or reaped: a child that exits
-    moves its ticks into its parent's reaped-children count, so the sum never goes back."""
-    if root not in table:
-        return None
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += table[pid][1] + table[pid][2]
-        todo.extend(children.get(pid, ()))
-    return total
+Roots = dict[str, tuple[int, bool]]  # name -> (pid, with its descendants)
+
+
+def read_ticks(roots: Roots) -> Ticks:
+    """CPU ticks of each named process now (of its whole tree where asked); None if gone."""
+    table = process_table()
+    ticks: Ticks = {}
+    for name, (pid, tree) in roots.items():
+        st = table.get(pid)
+        ticks[name] = tree_ticks(table, pid) if tree else (st[1] if st else None)
+    return ticks
 
 
 def rss_kib(pid: int) -> int | None:
@@ -70,22 +75,18 @@ def rss_kib(pid: int) -> int | None:
 
 class Sampler:
     """Every ``SAMPLE_INTERVAL_S``: CPU ticks of named processes (own, or with descendants),
-    the RSS of one of them, and the cluster's WAL position."""
+    the RSS of one of them, and the cluster's WAL position (when there is a connection)."""
 
-    def __init__(self, roots: dict[str, tuple[int, bool]], wal: PgConnection,
+    def __init__(self, roots: Roots, wal: PgConnection | None,
                  rss_of: str | None = None) -> None:
         self.roots, self.wal, self.rss_of = roots, wal, rss_of
         self.samples: list[dict[str, Any]] = []
 
     async def take(self, t0: float) -> None:
         t = trio.current_time() - t0
-        table = process_table()
-        ticks = {}
-        for name, (pid, tree) in self.roots.items():
-            st = table.get(pid)
-            ticks[name] = tree_ticks(table, pid) if tree else (st[1] if st else None)
+        ticks = read_ticks(self.roots)
         rss = rss_kib(self.roots[self.rss_of][0]) if self.rss_of else None
-        lsn = (await self.wal.execute(
+        lsn = None if self.wal is None else (await self.wal.execute(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).rows[0][0]
         self.samples.append({"t": round(t, 3), "ticks": ticks, "rss_kib": rss, "wal": lsn})
 
@@ -114,7 +115,8 @@ def summarize_samples(samples: list[dict[str, Any]], w0: float, w1: float) -> di
         else:
             out[f"{name}_cpu_percent"] = None
     span = inside[-1]["t"] - inside[0]["t"]
-    out["wal_bytes_per_s"] = round((inside[-1]["wal"] - inside[0]["wal"]) / span)
+    if inside[0]["wal"] is not None and inside[-1]["wal"] is not None:
+        out["wal_bytes_per_s"] = round((inside[-1]["wal"] - inside[0]["wal"]) / span)
     rss = [s["rss_kib"] for s in samples if s["rss_kib"] is not None]
     if rss:
         out["rss_mib_max"] = round(max(rss) / 1024, 1)

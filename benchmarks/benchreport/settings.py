@@ -2,7 +2,7 @@
 the sampling, the plans of a full and of a quick run, and where the checkout is.
 
 Owns: constants, ``Plan``, the order of the sweep and the progress log on stderr. Does not own:
-anything that starts a process, measures or renders; pg-relay's figures (``findings``).
+anything that starts a process, measures or renders.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ POOL_SIZE = 8  # pgcall's default pool (config.Config.pool_size); the floor writ
 SAMPLE_INTERVAL_S = 0.5
 WARMUP_S = 1.0  # floor samples of the first second are left out (first plans, relation cache)
 SETTLE_TIMEOUT_S = 20.0  # between steps, wait up to this for the reaper to empty the tables
+UNSEEN_SETTLE_S = 8.0  # between steps of a peer whose database the report cannot see
 MAX_CALLS = 200
 FLOOR_PREFIX = "pgcall.floor"
 PG_DBNAME, FLOOR_DBNAME = "pgcall", "floor"

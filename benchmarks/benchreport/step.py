@@ -1,36 +1,61 @@
-"""One step of the sweep: ``pgcall bench`` with N calls against a running pgcall, measured.
+"""One step of a sweep: ``pgcall bench`` with N calls against a running server (pgcall or the
+peer), measured.
 
-Owns: waiting for the reaper to empty the frame tables before a step, running the load
-generator as a subprocess while sampling pgcall, the PostgreSQL cluster and the generator, the
-step's JSON record, the capacity criterion a step is judged by, and its progress line. Does not
-own: starting pgcall or PostgreSQL (``cluster``) or which steps run (``run``).
+Owns: waiting for the server's frame tables to be emptied before a step, running the load
+generator as a subprocess while sampling the server's process tree, its PostgreSQL cluster and
+the generator, the CPU time of each over the step and per relayed frame, the step's JSON
+record, the capacity criterion a step is judged by, and its progress line. Does not own:
+starting the servers (``cluster``, ``peer``) or which steps run (``run``, ``sweep``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import resource
 import subprocess
 import sys
 from typing import Any
 
 import trio
 
-from pgcall.pg.conn import PgConnection
+from pgcall.pg.conn import PgError
 
-from .cluster import Cluster, child_env, read_all, stop_process
-from .figures import fmt
-from .sampling import Sampler, summarize_samples
-from .settings import MAX_P99_MS, MIN_FPS, SAMPLE_INTERVAL_S, SETTLE_TIMEOUT_S, Plan
+from .cluster import child_env, read_all, stop_process
+from .figures import fmt, server_of
+from .proc import cpu_seconds, per_frame_us
+from .sampling import CLK_TCK, Roots, Sampler, read_ticks, summarize_samples
+from .servers import Server
+from .settings import (
+    MAX_P99_MS,
+    MIN_FPS,
+    SAMPLE_INTERVAL_S,
+    SETTLE_TIMEOUT_S,
+    UNSEEN_SETTLE_S,
+    Plan,
+)
 
 
-async def settle(monitor: PgConnection) -> None:
-    """Wait (bounded) until the reaper has deleted the previous step's frames."""
-    for _ in range(int(SETTLE_TIMEOUT_S / SAMPLE_INTERVAL_S)):
-        left = (await monitor.execute("SELECT (SELECT count(*) FROM video_frames) + "
-                                      "(SELECT count(*) FROM audio_frames)")).rows[0][0]
-        if not left:
+async def settle(server: Server) -> None:
+    """Wait (bounded) until the server's reaper has deleted the previous step's frames; a
+    server whose tables the report cannot see gets a fixed pause instead."""
+    if server.monitor is not None:
+        with contextlib.suppress(PgError):  # no such tables: pause as for an unseen server
+            for _ in range(int(SETTLE_TIMEOUT_S / SAMPLE_INTERVAL_S)):
+                left = (await server.monitor.execute(
+                    "SELECT (SELECT count(*) FROM video_frames) + "
+                    "(SELECT count(*) FROM audio_frames)")).rows[0][0]
+                if not left:
+                    return
+                await trio.sleep(SAMPLE_INTERVAL_S)
             return
-        await trio.sleep(SAMPLE_INTERVAL_S)
+    await trio.sleep(UNSEEN_SETTLE_S)
+
+
+def reaped_children_s() -> float:
+    """User + system CPU seconds of this process's children that have been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def step_holds(step: dict[str, Any]) -> tuple[bool, str]:
@@ -49,17 +74,26 @@ def step_holds(step: dict[str, Any]) -> tuple[bool, str]:
     return not problems, "; ".join(problems) or "holds"
 
 
-async def run_step(url: str, pgcall_pid: int, cluster: Cluster, monitor: PgConnection,
-                   calls: int, media_path: str, plan: Plan, role: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "pgcall", "bench", "--url", url, "--calls", str(calls),
+async def run_step(server: Server, calls: int, media_path: str, plan: Plan,
+                   role: str) -> dict[str, Any]:
+    """``pgcall bench`` with ``calls`` calls against ``server``, sampled while it runs, with
+    the CPU time of the relay's process tree, of its database cluster and of the load
+    generator from just before the generator starts to just after it exited."""
+    cmd = [sys.executable, "-m", "pgcall", "bench", "--url", server.url, "--calls", str(calls),
            "--duration", f"{plan.duration_s:g}", "--ramp", f"{plan.ramp_s:g}",
            "--procs", str(plan.procs), "--json"]
     out, err = bytearray(), bytearray()
+    measured: Roots = {}
+    if server.pid is not None:
+        measured[server.role] = (server.pid, True)
+    if server.postmaster is not None:
+        measured["postgres"] = (server.postmaster, True)
+    before, reaped_before = read_ticks(measured), reaped_children_s()
     t0 = trio.current_time()
     proc = await trio.lowlevel.open_process(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, env=child_env())
-    sampler = Sampler({"pgcall": (pgcall_pid, False), "postgres": (cluster.server.pid, True),
-                       "bench": (proc.pid, True)}, monitor, rss_of="pgcall")
+    sampler = Sampler({**measured, "bench": (proc.pid, True)}, server.monitor,
+                      rss_of=server.role if server.pid is not None else None)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sampler.run, t0)
@@ -71,16 +105,23 @@ async def run_step(url: str, pgcall_pid: int, cluster: Cluster, monitor: PgConne
     finally:
         with trio.CancelScope(shield=True):
             await stop_process(proc)
+    after = read_ticks(measured)
+    # The generator and its workers, once reaped, are the only children this process reaped
+    # during the step: their CPU time is what reaped children's time grew by.
+    bench_s = reaped_children_s() - reaped_before
     wall_s = trio.current_time() - t0
     lines = [line for line in out.decode(errors="replace").splitlines() if line.startswith("{")]
     bench = json.loads(lines[-1]) if lines else None
+    seconds = {**cpu_seconds(before, after, CLK_TCK), "bench": bench_s}
     # Every call streams between about ramp + start-up and duration + start-up (>= 0.5 s).
     window = summarize_samples(sampler.samples, plan.ramp_s + 2.0, plan.duration_s + 0.5)
     step: dict[str, Any] = {
-        "calls": calls, "media_path": media_path, "role": role, "wall_s": round(wall_s, 2),
-        "bench_exit": proc.returncode, "bench": bench,
+        "server": server.role, "calls": calls, "media_path": media_path, "role": role,
+        "wall_s": round(wall_s, 2), "bench_exit": proc.returncode, "bench": bench,
         "bench_stderr": err.decode(errors="replace")[-2000:] if bench is None else "",
         "frames_per_s": round(bench["frames_sent"] / plan.duration_s, 1) if bench else None,
+        "cpu_s": {k: None if v is None else round(v, 3) for k, v in seconds.items()},
+        "cpu_per_frame_us": per_frame_us(seconds, bench["frames_received"] if bench else None),
         "resources": window,
         "resources_whole_step": summarize_samples(sampler.samples, 0.0, wall_s),
         "samples": sampler.samples,
@@ -90,10 +131,12 @@ async def run_step(url: str, pgcall_pid: int, cluster: Cluster, monitor: PgConne
 
 
 def step_line(step: dict[str, Any]) -> str:
-    b, r = step["bench"] or {}, step["resources"]
+    b, r, name = step["bench"] or {}, step["resources"], server_of(step)
     lat = b.get("latency_ms", {})
-    return (f"{step['media_path']:>7} {step['calls']:3d} calls: video p50 {fmt(lat.get('p50'))} "
-            f"p99 {fmt(lat.get('p99'))} ms, min fps {fmt(b.get('fps', {}).get('min'))}, "
-            f"CPU pgcall {fmt(r.get('pgcall_cpu_percent'), 0)} % postgres "
-            f"{fmt(r.get('postgres_cpu_percent'), 0)} % bench {fmt(r.get('bench_cpu_percent'), 0)}"
-            f" % -> {step['why']}")
+    us = step.get("cpu_per_frame_us", {})
+    return (f"{name:>6} {step['media_path']:>7} {step['calls']:3d} calls: video p50 "
+            f"{fmt(lat.get('p50'))} p99 {fmt(lat.get('p99'))} ms, min fps "
+            f"{fmt(b.get('fps', {}).get('min'))}, CPU {name} {fmt(r.get(f'{name}_cpu_percent'), 0)}"
+            f" % postgres {fmt(r.get('postgres_cpu_percent'), 0)} % bench "
+            f"{fmt(r.get('bench_cpu_percent'), 0)} %, per frame {name} "
+            f"{fmt(us.get(name), 0)} us postgres {fmt(us.get('postgres'), 0)} us -> {step['why']}")
