@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from .config import Config
+from .db.framewriter import FrameWriter
 from .db.instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
 from .db.reaper import run_reaper
 from .db.rooms import RoomStore
@@ -136,13 +137,15 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                 secure=config.certfile is not None), limits=config.ws)
             metrics = Metrics(hub, status, door.stats)
             app.metrics = metrics.render
-            ctx = SessionContext(hub=hub, store=Store(pool, instance_id, config.media_path),
+            frames = FrameWriter(pool, config.media_path)
+            ctx = SessionContext(hub=hub, store=Store(pool, instance_id), frames=frames,
                                  rooms=RoomStore(pool, config.max_room_size),
                                  on_latency=metrics.frame_latency.observe)
             tls = None if config.certfile is None else tls_context(config.certfile,
                                                                     config.keyfile)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(run_keeper, dsn, instance_id, keeper)
+                nursery.start_soon(frames.run)
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
                 nursery.start_soon(partial(run_reaper, pool, config.retain_s,
                                            deleted=metrics.reaped))

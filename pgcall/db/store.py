@@ -1,4 +1,5 @@
-"""The SQL a session runs: identities, presence, chat, call state changes, frame inserts.
+"""The SQL a session runs: identities, presence, chat and call state changes (frames are
+written by ``framewriter``).
 
 Owns: every statement with pg-relay's checks, in pg-relay's order, with its error strings
 (protocol.md 3 and 3.1). Call state changes take one transaction-scoped advisory lock, so two
@@ -18,8 +19,6 @@ from ..pg.conn import PgConnection
 from ..pg.conn import transaction as pg_transaction
 from ..pg.pool import Pool
 from ..wire import protocol as p
-from ..wire.rooms import RoomMedia
-from . import mediamsg
 
 CALL_LOCK = 0x706763616C6C01  # pg_advisory_xact_lock key for call state changes
 
@@ -40,10 +39,9 @@ async def transaction(pool: Pool) -> AsyncIterator[PgConnection]:
 
 
 class Store:
-    def __init__(self, pool: Pool, instance_id: int, media_path: str = "table") -> None:
+    def __init__(self, pool: Pool, instance_id: int) -> None:
         self.pool = pool
         self.instance_id = instance_id
-        self.media_path = media_path
 
     # -- identity and presence -----------------------------------------------------------------
 
@@ -161,48 +159,3 @@ class Store:
             await conn.execute("DELETE FROM call_sessions WHERE session_id = $1",
                                [uuid.UUID(session_id)])
         return None
-
-    # -- media -----------------------------------------------------------------------------------
-
-    async def insert_frame(self, media: p.Media | RoomMedia, from_id: str) -> None:
-        if self.media_path == "message":
-            # Transactional, so it commits (and reaches the stream) with synchronous_commit like
-            # an INSERT, but nothing is stored: no table, no TOAST, no reaper, no vacuum.
-            content = mediamsg.encode(media, from_id)
-            prefixes = mediamsg.ROOM_PREFIX if isinstance(media, RoomMedia) else mediamsg.PREFIX
-            await self.pool.execute("SELECT pg_logical_emit_message(true, $1, $2)",
-                                    [prefixes[media.kind], content], prepare=True)
-            return
-        if isinstance(media, RoomMedia):
-            return await self._insert_room_frame(media, from_id)
-        sid = uuid.UUID(media.session_id)
-        payload = bytes(media.payload)
-        if media.kind == "audio":
-            h = media.header
-            await self.pool.execute(
-                "INSERT INTO audio_frames (session_id, from_id, to_id, seq, sample_rate, "
-                "channels, rms, pcm16le) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                [sid, from_id, media.to, media.seq, h["sample_rate"], h["channels"],
-                 float(h["rms"]), payload], prepare=True)
-        else:
-            await self.pool.execute(
-                "INSERT INTO video_frames (session_id, from_id, to_id, seq, width, height, jpeg) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [sid, from_id, media.to, media.seq, media.header["width"],
-                 media.header["height"], payload], prepare=True)
-
-    async def _insert_room_frame(self, media: RoomMedia, from_id: str) -> None:
-        """One row for the whole room: every relay with a member fans it out."""
-        rid, h, payload = uuid.UUID(media.room_id), media.header, bytes(media.payload)
-        if media.kind == "audio":
-            await self.pool.execute(
-                "INSERT INTO room_audio_frames (room_id, from_id, seq, sample_rate, channels, "
-                "rms, pcm16le) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [rid, from_id, media.seq, h["sample_rate"], h["channels"], float(h["rms"]),
-                 payload], prepare=True)
-        else:
-            await self.pool.execute(
-                "INSERT INTO room_video_frames (room_id, from_id, seq, layer, width, height, "
-                "jpeg) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                [rid, from_id, media.seq, h["layer"], h["width"], h["height"], payload],
-                prepare=True)

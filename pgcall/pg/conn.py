@@ -219,22 +219,84 @@ class PgConnection:
         if self.broken:
             raise ConnectionLost("connection is broken")
         pg = self.pgconn
-        tx = self._tx
-        values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params)) if params else []
-        types, formats = (tx.types, tx.formats) if params else ((), ())
+        values, types, formats = self._dump(params)
         if prepare:
-            key = (sql, tuple(types or ()))
-            name = self._prepared.get(key)
-            if name is None:
-                name = f"p{len(self._prepared)}".encode()
-                pg.send_prepare(name, sql.encode(), param_types=types)
-                self._check(await self._results())
-                self._prepared[key] = name
+            name = await self._prepare(sql, types)
             pg.send_query_prepared(name, values, param_formats=formats)
         else:
             pg.send_query_params(sql.encode(), values, param_types=types,
                                  param_formats=formats)
         return self._load(self._check(await self._results()))
+
+    def _dump(self, params: Sequence[Any]) -> tuple[Any, Sequence[int], Sequence[Any]]:
+        if not params:
+            return [], (), ()
+        tx = self._tx
+        values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
+        return values, tuple(tx.types or ()), tuple(tx.formats or ())
+
+    async def _prepare(self, sql: str, types: Sequence[int]) -> bytes:
+        """The name of ``sql`` prepared for ``types`` on this connection (prepared now if new)."""
+        key = (sql, tuple(types))
+        name = self._prepared.get(key)
+        if name is None:
+            name = f"p{len(self._prepared)}".encode()
+            self.pgconn.send_prepare(name, sql.encode(), param_types=types)
+            self._check(await self._results())
+            self._prepared[key] = name
+        return name
+
+    async def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Prepared statements in one transaction and one round trip (libpq pipeline mode):
+        BEGIN, each statement, COMMIT, then a single wait for all their results. Raises the
+        first statement's error (the transaction is then rolled back: none of them took)."""
+        if self.broken:
+            raise ConnectionLost("connection is broken")
+        pg = self.pgconn
+        sends = []
+        for sql, params in statements:  # prepared first: a prepare is a round trip of its own
+            values, types, formats = self._dump(params)
+            sends.append((await self._prepare(sql, types), values, formats))
+        pg.enter_pipeline_mode()
+        try:
+            pg.send_query_params(b"BEGIN", None)
+            for name, values, formats in sends:
+                pg.send_query_prepared(name, values, param_formats=formats)
+            pg.send_query_params(b"COMMIT", None)
+            pg.pipeline_sync()
+            error = await self._pipeline_results()
+        finally:
+            if not self.broken:
+                pg.exit_pipeline_mode()
+        if error is not None:
+            if pg.transaction_status == pq.TransactionStatus.INERROR:
+                await self.simple("ROLLBACK")
+            raise error
+
+    async def _pipeline_results(self) -> PgError | None:
+        """Read a pipeline's results up to its sync point; the first error, if any."""
+        pg = self.pgconn
+        error: PgError | None = None
+        try:
+            await self.flush()
+            while True:
+                pg.consume_input()
+                while not pg.is_busy():
+                    res = pg.get_result()
+                    if res is None:
+                        continue  # the end of one statement's results
+                    if res.status == pq.ExecStatus.PIPELINE_SYNC:
+                        return error
+                    if res.status not in _OK and res.status != pq.ExecStatus.PIPELINE_ABORTED:
+                        if pg.status == pq.ConnStatus.BAD:
+                            raise ConnectionLost(_error_of(res).args[0])
+                        error = error or _error_of(res)
+                await trio.lowlevel.wait_readable(pg.socket)
+        except BaseException as exc:
+            self.broken = True  # failed or cancelled mid-pipeline: never reuse
+            if isinstance(exc, Exception) and not isinstance(exc, ConnectionLost):
+                raise ConnectionLost(str(exc) or "connection lost") from exc
+            raise
 
     # -- COPY both (replication) -------------------------------------------------------------
 

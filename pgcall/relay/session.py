@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 import attrs
 import trio
@@ -23,7 +24,7 @@ from ..db.rooms import RoomStore
 from ..db.store import Store
 from ..pg.conn import ConnectionLost, PgError
 from ..rooms.requests import carry_out
-from ..web.websocket import ServerWebSocket, WebSocketClosed
+from ..web.websocket import LINGER_S, ServerWebSocket, WebSocketClosed
 from ..wire import encode, protocol, rowjson
 from ..wire.rooms import ROOM_CONTROL_TYPES, RoomMedia
 from .hub import Hub
@@ -44,10 +45,18 @@ LOGGED_REQUESTS = frozenset({"request_call", "accept_call", "decline_call", "end
                              "create_room", "join_room", "leave_room", "remove_from_room"})
 
 
+class FrameSink(Protocol):
+    """Where a session hands its checked frames (``db.framewriter.FrameWriter``)."""
+
+    def submit(self, media: protocol.Media | RoomMedia, from_id: str,
+               on_failed: Callable[[PgError], None]) -> None: ...
+
+
 @attrs.frozen
 class SessionContext:
     hub: Hub
     store: Store
+    frames: FrameSink
     rooms: RoomStore | None = None
     outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
     video_enabled: bool = True
@@ -161,14 +170,13 @@ class Session:
         else:
             stream_id = media.session_id
             err = hub.media_check(self.identity, media.kind, media.session_id, media.to)
-        if err is None:
-            hub.frame_received(media.kind, stream_id, self.identity, media.seq)
-            try:
-                await self.ctx.store.insert_frame(media, self.identity)
-            except PgError as exc:
-                err = self._db_error(req_type, exc)
         if err is not None:
             self.reply(encode.error(req_type, err))
+            return None
+        hub.frame_received(media.kind, stream_id, self.identity, media.seq)
+        # Handed over, not awaited: the next message is read while the frame is written.
+        self.ctx.frames.submit(media, self.identity, lambda exc: self.reply(
+            encode.error(req_type, self._db_error(req_type, exc))))
         return None
 
     # -- the socket ------------------------------------------------------------------------------
@@ -233,7 +241,8 @@ async def run_session(ctx: SessionContext, ws: ServerWebSocket, token: str | Non
         with trio.CancelScope(shield=True):
             owner = ctx.hub.release(session)
             log.info("client %s disconnected: %s", identity[:8], ws.closed_by or ended)
-            with trio.move_on_after(ws.limits.close_timeout_s):
+            # The reader and the sender are gone: finish the closing handshake, close TCP.
+            with trio.move_on_after(ws.limits.close_timeout_s + LINGER_S):
                 await ws.close(CLOSE_GOING_AWAY if ws.open else 1000)
             if owner:
                 done = ctx.hub.leaving[identity] = trio.Event()

@@ -17,7 +17,8 @@ Timeouts (docs/limits.md): a peer that sends nothing at all for ``idle_timeout_s
 every ``ping_interval_s`` make any live client answer), a message not complete
 ``message_timeout_s`` after its first byte, and a closing handshake the peer does not finish
 within ``close_timeout_s`` all end the connection. After the closing handshake the server
-closes TCP at once (RFC 6455 §7.1.1), so a peer cannot keep it open.
+closes TCP (RFC 6455 §7.1.1): a FIN at once, the socket after at most ``LINGER_S``, so a peer
+cannot keep it open.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+LINGER_S = 1.0  # after the closing handshake, how long the peer has to close TCP
 
 
 class WebSocketClosed(Exception):
@@ -71,6 +73,7 @@ class ServerWebSocket:
         # wsproto events of the data received, not yet handed out (or the guard's refusal)
         self._pending: list[Any] = []
         self._reading = False  # a task is inside receive()
+        self._tcp_closed = False
 
     @property
     def open(self) -> bool:
@@ -204,7 +207,8 @@ class ServerWebSocket:
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """The closing handshake from our side: our close frame (unless one went out), up to
-        ``close_timeout_s`` for the peer's, then TCP closes. Never raises."""
+        ``close_timeout_s`` for the peer's; then, unless another task is still reading (the
+        session's teardown calls this again once it is not), the end of TCP. Never raises."""
         try:
             frames = self.take_control()
             if self.open:
@@ -220,8 +224,27 @@ class ServerWebSocket:
                         await self.receive()
         except (WebSocketClosed, LocalProtocolError):
             pass
-        finally:
-            await self.aclose()
+        if not self._reading:
+            await self._finish_tcp()
+
+    async def _finish_tcp(self) -> None:
+        """After a completed closing handshake, a FIN first and a short wait for the peer's,
+        reading and dropping what it still sends: closing a socket with unread data would
+        reset the connection and could destroy our close frame before the peer reads it.
+        Otherwise (or after ``LINGER_S``) the socket just closes."""
+        if self._tcp_closed:
+            return
+        self._tcp_closed = True
+        if self.close_code is not None and hasattr(self.stream, "send_eof"):
+            with trio.move_on_after(LINGER_S):
+                try:
+                    await self.stream.send_eof()
+                    while await self.stream.receive_some(self.limits.receive_chunk):
+                        pass
+                except (trio.BrokenResourceError, trio.ClosedResourceError,
+                        trio.BusyResourceError):
+                    pass
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Close TCP (and TLS) now."""

@@ -25,6 +25,14 @@ async def insert_frames(conn, age_s: float, n: int) -> None:  # type: ignore[no-
             "INSERT INTO audio_frames (session_id, from_id, to_id, seq, sample_rate, channels, "
             "rms, pcm16le, inserted_at) VALUES ($1, 'a', 'b', $2, 16000, 1, 0, '\\x0000', "
             "now() - make_interval(secs => $3))", [SID, seq, age_s])
+        await conn.execute(
+            "INSERT INTO room_video_frames (room_id, from_id, seq, layer, width, height, jpeg, "
+            "inserted_at) VALUES ($1, 'a', $2, 'thumb', 1, 1, '\\xffd8', now() - make_interval("
+            "secs => $3))", [SID, seq, age_s])
+        await conn.execute(
+            "INSERT INTO room_audio_frames (room_id, from_id, seq, sample_rate, channels, "
+            "rms, pcm16le, inserted_at) VALUES ($1, 'a', $2, 16000, 1, 0, '\\x0000', "
+            "now() - make_interval(secs => $3))", [SID, seq, age_s])
 
 
 async def count(conn, table: str) -> int:  # type: ignore[no-untyped-def]
@@ -39,10 +47,10 @@ async def test_reaper_deletes_only_frames_older_than_retention(
         await insert_frames(conn, age_s=10, n=5)
         await insert_frames(conn, age_s=0, n=3)
         counts = await reaper.reap_once(pool, retain_s=5)
-        assert counts == {"audio_frames": 5, "video_frames": 5}
-        assert await count(conn, "video_frames") == 3
-        assert await count(conn, "audio_frames") == 3
-        assert await reaper.reap_once(pool, retain_s=5) == {"audio_frames": 0, "video_frames": 0}
+        assert counts == dict.fromkeys(reaper.FRAME_TABLES, 5)
+        for table in reaper.FRAME_TABLES:
+            assert await count(conn, table) == 3, table
+        assert await reaper.reap_once(pool, retain_s=5) == dict.fromkeys(reaper.FRAME_TABLES, 0)
 
 
 async def test_ringing_calls_expire_active_ones_do_not(db_dsn: str) -> None:

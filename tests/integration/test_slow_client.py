@@ -105,7 +105,7 @@ async def test_a_stalled_reader_costs_only_its_own_video(
         async with serving(db_dsn) as running:
             (hub,) = RecordingHub.made
             base = ws_base(running)
-            async with open_clients(base, 4) as (a, b, c, d):
+            async with open_clients(base, 4, buffered=False) as (a, b, c, d):
                 stalled = Stream(b, a, await setup_call(a, b, "Video"))
                 other = [Stream(c, d, sid := await setup_call(c, d, "Video")),
                          Stream(d, c, sid)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -220,14 +221,20 @@ def ws_url(base: str, path: str = "/", token: str | None = None) -> str:
 @contextlib.asynccontextmanager
 async def open_client(base: str, *, token: str | None = None, path: str = "/",
                       snapshot: bool = True, max_message_size: int = 1 << 20,
-                      early: Sequence[bytes] = ()) -> AsyncIterator[Client]:
+                      early: Sequence[bytes] = (), buffered: bool = True
+                      ) -> AsyncIterator[Client]:
     """A connected client that has read its identity (and, by default, its snapshots).
 
     ``early`` messages are sent as soon as the WebSocket is open, before anything is read.
+    ``buffered`` (the default): like a browser, the client takes in whatever arrives (close
+    frames included) even while the test is busy sending; unbuffered, it reads the socket
+    only as fast as the test takes messages (a client that stops reading stalls TCP).
     """
+    queue = math.inf if buffered else 1
     async with open_websocket_url(ws_url(base, path, token), connect_timeout=DEFAULT_TIMEOUT_S,
                                   disconnect_timeout=2.0, max_message_size=max_message_size,
-                                  receive_buffer_size=None) as ws:
+                                  receive_buffer_size=None,
+                                  message_queue_size=queue) as ws:  # type: ignore[arg-type]
         try:
             client = Client(ws)
             for data in early:
@@ -246,13 +253,14 @@ async def open_client(base: str, *, token: str | None = None, path: str = "/",
 
 
 @contextlib.asynccontextmanager
-async def open_clients(base: str, n: int) -> AsyncIterator[list[Client]]:
+async def open_clients(base: str, n: int, *,
+                       buffered: bool = True) -> AsyncIterator[list[Client]]:
     """``n`` clients, connected one after another, each having read its snapshot. Each one
     has also seen the users insert of every later one, so all are known to each other."""
     async with contextlib.AsyncExitStack() as stack:
         clients: list[Client] = []
         for _ in range(n):
-            new = await stack.enter_async_context(open_client(base))
+            new = await stack.enter_async_context(open_client(base, buffered=buffered))
             for old in clients:
                 await old.expect(event("insert", "users", identity=new.identity))
             clients.append(new)

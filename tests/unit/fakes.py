@@ -280,10 +280,17 @@ class FakeStore:
     async def end_call(self, identity: str, session_id: str) -> str | None:
         return self._result("end_call", identity, session_id)
 
-    async def insert_frame(self, media: Any, from_id: str) -> None:
-        # The payload is a view into the received message: copy it, as the real insert does.
-        self._result("insert_frame", media.kind, media.session_id, media.to, media.seq,
-                     from_id, bytes(media.payload))
+    def submit(self, media: Any, from_id: str, on_failed: Callable[[Any], None]) -> None:
+        """The frame writer's interface: recorded as ``insert_frame``; a result set for
+        ``insert_frame`` that is an exception is handed to ``on_failed``, as the writer
+        does when its statement fails."""
+        # The payload is a view into the received message: copy it, as the writer's row does.
+        try:
+            self._result("insert_frame", media.kind, getattr(media, "session_id", None),
+                         getattr(media, "to", None), media.seq, from_id, bytes(media.payload))
+        except Exception as exc:
+            on_failed(exc)
+            return
         if self.on_frame is not None:
             self.on_frame(media, from_id)
 

@@ -81,7 +81,7 @@ def store(hub: Hub) -> FakeStore:
 async def spawn(hub: Hub, store: FakeStore) -> Any:
     """``await spawn(identity)`` opens a connection (``?token=`` of that identity) and runs its
     handler; returns the peer and an event set when the handler has returned."""
-    ctx = SessionContext(hub=hub, store=store)  # type: ignore[arg-type]
+    ctx = SessionContext(hub=hub, store=store, frames=store)  # type: ignore[arg-type]
     async with trio.open_nursery() as nursery:
 
         async def open_conn(identity: str | None = None) -> tuple[FakePeer, trio.Event]:
@@ -363,7 +363,7 @@ async def test_a_reconnect_is_not_undone_by_the_previous_disconnect(
     store = SlowDisconnectStore()
     store.tokens = {TOKENS[A]: A}
     play_upserts(hub, store)
-    ctx = SessionContext(hub=hub, store=store)  # type: ignore[arg-type]
+    ctx = SessionContext(hub=hub, store=store, frames=store)  # type: ignore[arg-type]
     old, new = FakePeer(b"token=token-a"), FakePeer(b"token=token-a")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(old.serve, ctx)

@@ -1,0 +1,161 @@
+"""Writing media frames to PostgreSQL in batches: one statement and one commit for every frame
+that arrived while the previous batch was being written.
+
+Owns: the queue between the sessions and the database (sessions hand a frame over and go on
+reading their socket; they never wait on PostgreSQL), the writer tasks, the batch statement of
+each media path, and what is dropped when the database falls behind. Does not own: checking
+frames (``relay.session``) or routing them back out (the hub, from the stream).
+
+Why batches: a frame written on its own costs a round trip, a commit (a WAL flush, since frames
+keep ``synchronous_commit`` on for latency) and several task switches on each side. A batch is
+one transaction sent in one round trip (libpq's pipeline mode: BEGIN, one prepared INSERT (or
+logical message) per frame, COMMIT). It forms by itself: while one batch is in flight the next
+frames queue up, so an idle server writes each frame at once (no added delay) and a busy one
+writes a few per commit. Per sender the order is kept: each sender's frames go through one
+shard, in order, and a batch writes them in queue order.
+
+Falling behind: a shard holding more than ``max_queued_bytes`` drops its oldest *video* frames
+first (stale video is worthless, audio is small), counting each in ``dropped``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import zlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from ..pg.conn import PgError
+from ..pg.pool import Pool
+from ..wire.protocol import Media
+from ..wire.rooms import RoomMedia
+from . import mediamsg
+
+log = logging.getLogger("pgcall.frames")
+
+OnFailed = Callable[[PgError], None]
+
+# Each frame table's columns (after ``id``, before ``inserted_at``) and how a frame fills them.
+_COLUMNS = {
+    "audio_frames": ("session_id", "from_id", "to_id", "seq", "sample_rate", "channels", "rms",
+                     "pcm16le"),
+    "video_frames": ("session_id", "from_id", "to_id", "seq", "width", "height", "jpeg"),
+    "room_audio_frames": ("room_id", "from_id", "seq", "sample_rate", "channels", "rms",
+                          "pcm16le"),
+    "room_video_frames": ("room_id", "from_id", "seq", "layer", "width", "height", "jpeg"),
+}
+INSERT_SQL = {table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                     f"({', '.join(f'${i}' for i in range(1, len(cols) + 1))})"
+              for table, cols in _COLUMNS.items()}
+MESSAGE_SQL = "SELECT pg_logical_emit_message(true, $1, $2)"
+
+
+def table_of(media: Media | RoomMedia) -> str:
+    room = "room_" if isinstance(media, RoomMedia) else ""
+    return f"{room}{media.kind}_frames"
+
+
+def row_of(media: Media | RoomMedia, from_id: str) -> tuple[Any, ...]:
+    """The values of ``table_of(media)``'s columns, in ``_COLUMNS`` order."""
+    h = media.header
+    if isinstance(media, RoomMedia):
+        head: tuple[Any, ...] = (uuid.UUID(media.room_id), from_id, media.seq)
+        if media.kind == "audio":
+            return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload)
+        return (*head, h["layer"], h["width"], h["height"], media.payload)
+    head = (uuid.UUID(media.session_id), from_id, media.to, media.seq)
+    if media.kind == "audio":
+        return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload)
+    return (*head, h["width"], h["height"], media.payload)
+
+
+def statement(media: Media | RoomMedia, from_id: str,
+              media_path: str) -> tuple[str, tuple[Any, ...]]:
+    """The statement that writes one frame on ``media_path``."""
+    if media_path == "message":
+        prefixes = mediamsg.ROOM_PREFIX if isinstance(media, RoomMedia) else mediamsg.PREFIX
+        return MESSAGE_SQL, (prefixes[media.kind], mediamsg.encode(media, from_id))
+    return INSERT_SQL[table_of(media)], row_of(media, from_id)
+
+
+@attrs.define
+class _Queued:
+    media: Media | RoomMedia
+    from_id: str
+    on_failed: OnFailed
+
+
+@attrs.define
+class _Shard:
+    queue: deque[_Queued] = attrs.Factory(deque)
+    queued_bytes: int = 0
+    wake: trio.Event = attrs.Factory(trio.Event)
+
+
+class FrameWriter:
+    def __init__(self, pool: Pool, media_path: str = "table", *, shards: int = 2,
+                 max_batch: int = 64, max_queued_bytes: int = 4 * 1024 * 1024) -> None:
+        self.pool = pool
+        self.media_path = media_path
+        self.max_batch = max_batch
+        self.max_queued_bytes = max_queued_bytes
+        self._shards = [_Shard() for _ in range(shards)]
+        self.written = 0
+        self.batches = 0
+        self.dropped = 0  # video frames dropped because the database fell behind
+
+    def submit(self, media: Media | RoomMedia, from_id: str, on_failed: OnFailed) -> None:
+        """Queue a checked frame for writing; never blocks. ``on_failed`` is called (from the
+        writer task) if the statement carrying it fails."""
+        shard = self._shards[zlib.crc32(from_id.encode()) % len(self._shards)]
+        shard.queue.append(_Queued(media, from_id, on_failed))
+        shard.queued_bytes += len(media.payload)
+        while shard.queued_bytes > self.max_queued_bytes and self._drop_oldest_video(shard):
+            pass
+        shard.wake.set()
+
+    def _drop_oldest_video(self, shard: _Shard) -> bool:
+        for i, item in enumerate(shard.queue):
+            if item.media.kind == "video":
+                del shard.queue[i]
+                shard.queued_bytes -= len(item.media.payload)
+                self.dropped += 1
+                return True
+        return False
+
+    async def run(self) -> None:
+        """The writer tasks, one per shard; never returns."""
+        async with trio.open_nursery() as nursery:
+            for shard in self._shards:
+                nursery.start_soon(self._run_shard, shard)
+
+    async def _run_shard(self, shard: _Shard) -> None:
+        while True:
+            if not shard.queue:
+                shard.wake = trio.Event()
+                await shard.wake.wait()
+            batch = [shard.queue.popleft()
+                     for _ in range(min(self.max_batch, len(shard.queue)))]
+            shard.queued_bytes -= sum(len(item.media.payload) for item in batch)
+            try:
+                await self._write(batch)
+            except PgError as exc:
+                for item in batch:
+                    item.on_failed(exc)
+                continue
+            self.written += len(batch)
+            self.batches += 1
+
+    async def _write(self, batch: list[_Queued]) -> None:
+        statements = [statement(item.media, item.from_id, self.media_path) for item in batch]
+        async with self.pool.connection() as conn:
+            await conn.execute_batch(statements)
+
+    def statistics(self) -> dict[str, int]:
+        return {"written": self.written, "batches": self.batches, "dropped": self.dropped,
+                "queued": sum(len(s.queue) for s in self._shards)}
