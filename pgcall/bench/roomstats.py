@@ -30,6 +30,7 @@ frame rates show them.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections.abc import Iterable
@@ -200,11 +201,22 @@ def reordered_frames(arrivals: list[Arrival]) -> int:
     return count
 
 
-def _rate(arrivals: list[Arrival], from_ns: int, to_ns: int) -> float:
-    """Frames per second of those *due* within [from_ns, to_ns): neither the network's
-    jitter nor a late send moves a frame from one window to another."""
-    count = sum(1 for a in arrivals if from_ns <= a.due_ns < to_ns)
-    return count / ((to_ns - from_ns) / 1e9)
+class _Windows:
+    """Frames per second of one stream within a window, counted by *due* time, so that
+    neither the network's jitter nor a late send moves a frame from one window to another.
+    Each stream's due times are sorted once and windows found by bisection."""
+
+    def __init__(self, log: RoomLog) -> None:
+        self._log = log
+        self._dues: dict[StreamId, list[int]] = {}
+
+    def rate(self, stream_id: StreamId, from_ns: int, to_ns: int) -> float:
+        dues = self._dues.get(stream_id)
+        if dues is None:
+            dues = self._dues[stream_id] = sorted(
+                a.due_ns for a in self._log.arrivals.get(stream_id, ()))
+        count = bisect.bisect_left(dues, to_ns) - bisect.bisect_left(dues, from_ns)
+        return count / ((to_ns - from_ns) / 1e9)
 
 
 def analyze(log: RoomLog, turns: list[Turn], settle_s: float) -> RoomFigures:
@@ -227,24 +239,25 @@ def analyze(log: RoomLog, turns: list[Turn], settle_s: float) -> RoomFigures:
     def at(t_s: float) -> int:
         return start + round(t_s * 1e9)
 
+    windows = _Windows(log)
     speaker_fps, others_fps, speaker_lat, measured = [], [], [], 0
     for turn in turns:
         if turn.end_s - turn.start_s - settle_s >= MIN_WINDOW_S:
             measured += 1
             for r in range(k):
                 if r != turn.speaker:
-                    speaker_fps.append(_rate(got(r, turn.speaker, "full"),
-                                             at(turn.start_s + settle_s), at(turn.end_s)))
+                    speaker_fps.append(windows.rate((r, turn.speaker, "full"),
+                                                    at(turn.start_s + settle_s), at(turn.end_s)))
         for r in range(k):
             if r == turn.speaker:
                 continue
             speaker_lat += [a.latency_us for a in got(r, turn.speaker, "full")
                             if at(turn.start_s) <= a.due_ns < at(turn.end_s)]
             if not small and turn.end_s - turn.start_s >= MIN_WINDOW_S:
-                others_fps += [_rate(got(r, s, "thumb"), at(turn.start_s), at(turn.end_s))
+                others_fps += [windows.rate((r, s, "thumb"), at(turn.start_s), at(turn.end_s))
                                for s in range(k) if s not in (r, turn.speaker)]
     if small:
-        others_fps = [_rate(got(r, s, "full"), start, start + log.duration_ns)
+        others_fps = [windows.rate((r, s, "full"), start, start + log.duration_ns)
                       for r in range(k) for s in range(k) if s != r]
     lost = dict.fromkeys(STREAMS, 0)
     received = dict.fromkeys(STREAMS, 0)
