@@ -152,6 +152,9 @@ class Member:
             # A fixed text: errors are counted by text, and the header differs every frame.
             self.room.recorder.error(f"{kind} frame from an unexpected sender or without a seq")
             return
+        if sender == self.index:
+            self.room.recorder.error(f"{kind} frame of a member's own sent back to it")
+            return
         if len(payload) < (8 if kind == "audio" else MIN_FRAME_BYTES):
             self.room.recorder.error(f"{kind} frame shorter than the bench sends")
             return
@@ -165,6 +168,8 @@ class Member:
 
 
 class Room:
+    """What a room's members share: who is who, the fence, the log, whether it failed."""
+
     def __init__(self, plan: RoomPlan, index: int, recorder: RoomRecorder) -> None:
         self.plan, self.index, self.recorder = plan, index, recorder
         self.log = RoomLog(plan.room_size)

@@ -371,5 +371,8 @@ def test_a_member_records_frames_by_sender_and_layer() -> None:
                 START)
     m._on_media("video", {"from": "a" * 64, "seq": 1, "layer": "huge"}, memoryview(frame),
                 START)
+    m._on_media("audio", {"from": "b" * 64, "seq": 0}, memoryview(frame), START)
     assert m.room.recorder.errors == {
-        "video frame from an unexpected sender or without a seq": 2}
+        "video frame from an unexpected sender or without a seq": 2,
+        "audio frame of a member's own sent back to it": 1}
+    assert list(m.room.log.arrivals) == [(1, 0, "thumb")]
