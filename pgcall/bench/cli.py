@@ -1,8 +1,10 @@
 """``pgcall bench``: options, the live progress line, and the final report.
 
-Owns: the bench's command-line options, turning them into a plan, the progress line (only on a
-terminal), the human report and the ``--json`` object, and the exit code (0 PASS, 1 FAIL).
-Does not own: running calls (``runner``, ``client``) or computing figures (``stats``).
+Owns: the bench's command-line options, turning them into a plan (calls, or rooms with
+``--rooms``), the progress line (only on a terminal), the human report of calls and the
+``--json`` object, and the exit code (0 PASS, 1 FAIL). Does not own: running calls or rooms
+(``runner``, ``client``, ``roomrunner``, ``roomclient``), computing figures (``stats``,
+``roomstats``) or the room report (``roomreport``).
 """
 
 from __future__ import annotations
@@ -11,25 +13,31 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
 import attrs
 import trio
 
 from .client import AUDIO_FPS, CallPlan
+from .roommember import MIN_FRAME_BYTES as MIN_ROOM_FRAME_BYTES
+from .roommember import RoomPlan
+from .roomreport import RoomCriteria, format_room_report, room_summary_json, summarize_rooms
+from .roomrunner import run_room_workers, run_rooms_local
+from .roomstats import is_small
 from .runner import Assignment, assign_calls, cpu_seconds, run_local, run_workers
 from .stats import (
     Criteria,
     Latency,
     Progress,
     Summary,
-    WorkerReport,
     summarize,
     summary_json,
 )
 
 EXIT_PASS, EXIT_FAIL = 0, 1
+EXIT_USAGE = 2  # argparse's code for bad arguments
+EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 MIN_FRAME_BYTES = 12  # FF D8, the 8-byte send time, FF D9
 
 
@@ -42,10 +50,22 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def _frame_bytes(text: str) -> int:
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {text!r}")
+        return value
+    return parse
+
+
+_frame_bytes = _at_least(MIN_FRAME_BYTES)
+
+
+def _room_size(text: str) -> int:
     value = int(text)
-    if value < MIN_FRAME_BYTES:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_FRAME_BYTES}, not {text!r}")
+    if not 2 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be 2-100, not {text!r}")
     return value
 
 
@@ -61,56 +81,120 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     p = parser
     p.add_argument("--url", default="ws://127.0.0.1:9000",
                    help="pgcall (or pg-relay) WebSocket URL (default ws://127.0.0.1:9000)")
-    p.add_argument("--calls", type=_positive(int), default=1, help="video calls (2 clients each)")
+    load = p.add_mutually_exclusive_group()
+    load.add_argument("--calls", type=_positive(int), default=1,
+                      help="video calls (2 clients each; default 1)")
+    load.add_argument("--rooms", type=_positive(int), default=None,
+                      help="video rooms of --room-size members instead of calls")
     p.add_argument("--duration", type=_positive(float), default=10.0, metavar="SECONDS",
-                   help="how long each call streams (default 10)")
+                   help="how long each call or room streams (default 10)")
     p.add_argument("--fps", type=_positive(float), default=15.0,
                    help="video frames per second per direction (default 15)")
     p.add_argument("--frame-bytes", type=_frame_bytes, default=30000, metavar="BYTES",
                    help=f"video frame size, at least {MIN_FRAME_BYTES} (default 30000)")
     p.add_argument("--audio", action=argparse.BooleanOptionalAction, default=True,
-                   help=f"also send audio, {AUDIO_FPS} frames/s of 1600 bytes (default on)")
+                   help=f"also send audio in calls, {AUDIO_FPS} frames/s of 1600 bytes "
+                        "(default on; a room's speaker always sends it: the server finds the "
+                        "speaker by it)")
     p.add_argument("--ramp", type=_non_negative, default=0.0, metavar="SECONDS",
-                   help="spread the call start-ups over this long (default 0)")
+                   help="spread the start-ups of calls or rooms over this long (default 0)")
     p.add_argument("--procs", type=_positive(int), default=1,
-                   help="worker processes to spread the calls over (default 1: this one)")
+                   help="worker processes to spread the calls or rooms over (default 1: this "
+                        "one)")
     p.add_argument("--min-fps", type=_positive(float), default=None,
-                   help="PASS needs every video stream at least this (default fps - 0.5)")
+                   help="PASS needs every video stream at least this (default fps - 0.5); "
+                        "in rooms, the speaker's full layer, and everyone's in rooms of 4 or "
+                        "fewer")
     p.add_argument("--max-p99-ms", type=_positive(float), default=100.0,
-                   help="PASS needs video p99 latency at most this (default 100)")
+                   help="PASS needs video p99 latency (in rooms, the speaker's) at most this "
+                        "(default 100)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    r = p.add_argument_group("rooms", "with --rooms: one member speaks at a time, in turns")
+    r.add_argument("--room-size", type=_room_size, default=16, metavar="K",
+                   help="members per room, 2-100 (default 16)")
+    r.add_argument("--turn", type=_positive(float), default=4.0, metavar="SECONDS",
+                   help="how long each member speaks before the next one does (default 4)")
+    r.add_argument("--settle", type=_non_negative, default=1.0, metavar="SECONDS",
+                   help="left out of each turn's speaker rate: the switch takes a few "
+                        "hundred ms by design (default 1)")
+    r.add_argument("--thumb-bytes", type=_at_least(MIN_ROOM_FRAME_BYTES), default=3500,
+                   metavar="BYTES", help="thumbnail frame size (default 3500)")
+    r.add_argument("--min-thumb-fps", type=_positive(float), default=5.0, metavar="FPS",
+                   help="PASS in a room of more than 4 needs every thumbnail at least this "
+                        "(default 5); the speaker, and everyone in smaller rooms, --min-fps")
+    r.add_argument("--max-lost", type=_at_least(0), default=0, metavar="FRAMES",
+                   help="PASS needs at most this many frames lost (default 0)")
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the bench the options describe; print the report; 0 on PASS, 1 on FAIL."""
+    if args.rooms is not None:
+        return _run_rooms(args)
     plan = CallPlan(url=args.url, duration_s=args.duration, fps=args.fps,
                     frame_bytes=args.frame_bytes, audio=args.audio)
-    criteria = Criteria(min_fps=args.min_fps if args.min_fps is not None else args.fps - 0.5,
-                        max_p99_ms=args.max_p99_ms, video_streams=2 * args.calls)
+    criteria = Criteria(min_fps=_min_fps(args), max_p99_ms=args.max_p99_ms,
+                        video_streams=2 * args.calls)
+    measured = _measure(run_local, run_workers, plan,
+                        assign_calls(args.calls, args.procs, args.ramp))
+    if measured is None:
+        return EXIT_INTERRUPTED
+    report, wall_s = measured
+    summary = summarize(report, criteria, calls=args.calls, duration_s=args.duration,
+                        wall_s=wall_s)
+    print(json.dumps(summary_json(summary)) if args.json else format_report(summary))
+    return EXIT_PASS if summary.verdict.passed else EXIT_FAIL
+
+
+def _min_fps(args: argparse.Namespace) -> float:
+    return float(args.min_fps if args.min_fps is not None else args.fps - 0.5)
+
+
+def _run_rooms(args: argparse.Namespace) -> int:
+    if args.frame_bytes < MIN_ROOM_FRAME_BYTES:
+        print(f"pgcall bench: --frame-bytes must be at least {MIN_ROOM_FRAME_BYTES} with "
+              "--rooms", file=sys.stderr)
+        return EXIT_USAGE
+    plan = RoomPlan(url=args.url, duration_s=args.duration, room_size=args.room_size,
+                    fps=args.fps, frame_bytes=args.frame_bytes, thumb_bytes=args.thumb_bytes,
+                    turn_s=args.turn, settle_s=args.settle)
+    small = is_small(args.room_size)
+    criteria = RoomCriteria(rooms=args.rooms, min_speaker_fps=_min_fps(args),
+                            min_others_fps=_min_fps(args) if small else args.min_thumb_fps,
+                            max_p99_ms=args.max_p99_ms, max_lost=args.max_lost)
+    measured = _measure(run_rooms_local, run_room_workers, plan,
+                        assign_calls(args.rooms, args.procs, args.ramp))
+    if measured is None:
+        return EXIT_INTERRUPTED
+    report, wall_s = measured
+    summary = summarize_rooms(report, criteria, room_size=args.room_size,
+                              duration_s=args.duration, turn_s=args.turn,
+                              settle_s=args.settle, wall_s=wall_s)
+    print(json.dumps(room_summary_json(summary)) if args.json else format_room_report(summary))
+    return EXIT_PASS if summary.verdict.passed else EXIT_FAIL
+
+
+def _measure(local: Callable[..., Awaitable[Any]], workers: Callable[..., Awaitable[Any]],
+             plan: Any, assignments: list[Assignment]) -> tuple[Any, float] | None:
+    """Run the plan (here, or in one worker per assignment) with the progress line on a
+    terminal: (the merged worker report, wall-clock seconds), or None if interrupted."""
     line = ProgressLine(sys.stdout) if sys.stdout.isatty() else None
-    assignments = assign_calls(args.calls, args.procs, args.ramp)
     cpu_start, wall_start = cpu_seconds(), time.monotonic()
     try:
-        report = trio.run(_execute, plan, assignments, line)
+        report = trio.run(_execute, local if len(assignments) == 1 else workers, plan,
+                          assignments[0] if len(assignments) == 1 else assignments, line)
     except KeyboardInterrupt:
         print("\npgcall bench: interrupted", file=sys.stderr)
-        return 130  # the shell's code for SIGINT
+        return None
     wall_s = time.monotonic() - wall_start
     if len(assignments) > 1:  # the workers counted their own CPU; add the parent's
         report = attrs.evolve(report, cpu_s=report.cpu_s + cpu_seconds() - cpu_start)
     if line is not None:
         line.clear()
-    summary = summarize(report, criteria, calls=args.calls, duration_s=args.duration,
-                        wall_s=wall_s)
-    if args.json:
-        print(json.dumps(summary_json(summary)))
-    else:
-        print(format_report(summary))
-    return EXIT_PASS if summary.verdict.passed else EXIT_FAIL
+    return report, wall_s
 
 
-async def _execute(plan: CallPlan, assignments: list[Assignment],
-                   line: ProgressLine | None) -> WorkerReport:
+async def _execute(run: Callable[..., Awaitable[Any]], plan: Any, share: Any,
+                   line: ProgressLine | None) -> Any:
     def keep(p: Progress) -> None:
         if line is not None:
             line.latest = p
@@ -118,10 +202,7 @@ async def _execute(plan: CallPlan, assignments: list[Assignment],
     async with trio.open_nursery() as nursery:
         if line is not None:
             nursery.start_soon(line.run)
-        if len(assignments) == 1:
-            report = await run_local(plan, assignments[0], keep)
-        else:
-            report = await run_workers(plan, assignments, keep)
+        report = await run(plan, share, keep)
         nursery.cancel_scope.cancel()
     return report
 
@@ -185,7 +266,8 @@ def format_report(s: Summary) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pgcall bench",
-                                     description="Load-test a pg-relay server with video calls.")
+                                     description="Load-test a pg-relay server with video calls, "
+                                                 "or a pgcall with video rooms.")
     add_bench_options(parser)
     return run_bench(parser.parse_args(argv))
 

@@ -294,7 +294,8 @@ class _Drain:
             self.done.set()
 
 
-def _open(url: str) -> AbstractAsyncContextManager[WebSocketConnection]:
+def open_ws(url: str) -> AbstractAsyncContextManager[WebSocketConnection]:
+    """A client WebSocket with the bench's limits and timeouts."""
     return open_websocket_url(url, message_queue_size=64, max_message_size=4 << 20,
                               connect_timeout=SETUP_TIMEOUT_S, disconnect_timeout=5,
                               receive_buffer_size=1 << 16)
@@ -305,7 +306,7 @@ async def run_call(plan: CallPlan, call: int, start_at: float, recorder: Recorde
     wrong is recorded, never raised."""
     await trio.sleep_until(start_at)
     try:
-        async with _open(plan.url) as wa, _open(plan.url) as wb:
+        async with open_ws(plan.url) as wa, open_ws(plan.url) as wb:
             a, b = Peer(wa, recorder, call, "a"), Peer(wb, recorder, call, "b")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(a.receive_loop)

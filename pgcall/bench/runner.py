@@ -1,7 +1,8 @@
 """Running a bench's calls: in this process, or spread over worker processes.
 
 Owns: the ramp (when each call starts), which process runs which call (both ends of a call
-always in the same process, so latency is measured on one clock), the worker command
+always in the same process, so latency is measured on one clock), running worker processes
+(``gather_workers``, also used for rooms), the worker command
 ``python -m pgcall.bench.runner PLAN_JSON`` and the line-per-message JSON it writes on
 stdout (``{"progress": ...}`` about once a second, then one ``{"report": ...}``), and each
 process's own CPU time. Does not own: what a call does (``client``) or the arithmetic
@@ -65,7 +66,7 @@ async def run_local(plan: CallPlan, assignment: Assignment, on_progress: OnProgr
     cpu_start = cpu_seconds()
     start = trio.current_time()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_tick, recorder, on_progress)
+        nursery.start_soon(tick, recorder.progress, on_progress)
         async with trio.open_nursery() as calls:
             for call, offset in assignment:
                 calls.start_soon(run_call, plan, call, start + offset, recorder)
@@ -74,38 +75,52 @@ async def run_local(plan: CallPlan, assignment: Assignment, on_progress: OnProgr
     return recorder.report(active_s=plan.duration_s, cpu_s=cpu_seconds() - cpu_start)
 
 
-async def _tick(recorder: Recorder, on_progress: OnProgress) -> None:
+async def tick(progress: Callable[[], Progress], on_progress: OnProgress) -> None:
+    """Pass ``progress()`` on every PROGRESS_INTERVAL_S, until cancelled."""
     while True:
         await trio.sleep(PROGRESS_INTERVAL_S)
-        on_progress(recorder.progress())
+        on_progress(progress())
 
 
 async def run_workers(plan: CallPlan, assignments: list[Assignment],
                       on_progress: OnProgress) -> WorkerReport:
     """One worker process per assignment; their reports merged. A worker that fails counts
     as an error rather than stopping the others."""
-    latest = [Progress() for _ in assignments]
-    reports: list[WorkerReport] = []
+    args = [{"plan": attrs.asdict(plan), "calls": a} for a in assignments]
+    results = await gather_workers("pgcall.bench.runner", args, on_progress)
+    return merge_reports(
+        report_from_json(raw) if raw is not None else WorkerReport(errors={failure: 1})
+        for raw, failure in results)
+
+
+async def gather_workers(module: str, args: list[dict[str, Any]], on_progress: OnProgress
+                         ) -> list[tuple[dict[str, Any] | None, str]]:
+    """Run ``python -m module ARG_JSON`` once per argument, all at once; pass their combined
+    progress on. For each worker, in order: (its report's JSON, "") or (None, why it failed)."""
+    latest = [Progress() for _ in args]
+    results: list[tuple[dict[str, Any] | None, str]] = [(None, "")] * len(args)
 
     def update(index: int, progress: Progress) -> None:
         latest[index] = progress
         on_progress(combine_progress(latest))
 
+    async def one(index: int) -> None:
+        results[index] = await _run_worker(module, args[index], index, update)
+
     async with trio.open_nursery() as nursery:
-        for index, assignment in enumerate(assignments):
-            nursery.start_soon(_run_worker, plan, index, assignment, update, reports.append)
-    return merge_reports(reports)
+        for index in range(len(args)):
+            nursery.start_soon(one, index)
+    return results
 
 
-async def _run_worker(plan: CallPlan, index: int, assignment: Assignment,
-                      update: Callable[[int, Progress], None],
-                      done: Callable[[WorkerReport], None]) -> None:
-    arg = json.dumps({"plan": attrs.asdict(plan), "calls": assignment})
-    cmd = [sys.executable, "-m", "pgcall.bench.runner", arg]
+async def _run_worker(module: str, arg: dict[str, Any], index: int,
+                      update: Callable[[int, Progress], None]
+                      ) -> tuple[dict[str, Any] | None, str]:
+    cmd = [sys.executable, "-m", module, json.dumps(arg)]
     # The worker must import pgcall from wherever this process did (a checkout, a venv, or
     # the directory a zipapp unpacked to), so it gets this process's import path.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    report: WorkerReport | None = None
+    report: dict[str, Any] | None = None
     async with trio.open_nursery() as nursery:
         proc: trio.Process = await nursery.start(
             partial(trio.run_process, cmd, stdout=subprocess.PIPE, check=False, env=env))
@@ -121,11 +136,10 @@ async def _run_worker(plan: CallPlan, index: int, assignment: Assignment,
                 if "progress" in message:
                     update(index, progress_from_json(message["progress"]))
                 else:
-                    report = report_from_json(message["report"])
+                    report = message["report"]
     if report is None or proc.returncode != 0:
-        report = WorkerReport(errors={
-            f"bench worker {index} exited with code {proc.returncode}": 1})
-    done(report)
+        return None, f"bench worker {index} exited with code {proc.returncode}"
+    return report, ""
 
 
 # --- the worker's wire format (JSON lines on stdout) ---------------------------------------
@@ -162,7 +176,7 @@ def report_from_json(d: dict[str, Any]) -> WorkerReport:
                         cpu_s=float(d["cpu_s"]))
 
 
-def _emit(key: str, value: dict[str, Any]) -> None:
+def emit(key: str, value: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps({key: value}) + "\n")
     sys.stdout.flush()
 
@@ -173,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = CallPlan(**args["plan"])
     assignment = [(int(c), float(o)) for c, o in args["calls"]]
     report = trio.run(run_local, plan, assignment,
-                      lambda p: _emit("progress", progress_to_json(p)))
-    _emit("report", report_to_json(report))
+                      lambda p: emit("progress", progress_to_json(p)))
+    emit("report", report_to_json(report))
     return 0
 
 

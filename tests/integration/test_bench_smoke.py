@@ -1,4 +1,4 @@
-"""``pgcall bench`` against a real pgcall on a real PostgreSQL.
+"""``pgcall bench`` against a real pgcall on a real PostgreSQL: calls, and rooms.
 
 The server runs in the test's trio nursery on port 0; the bench runs as the command a user
 would type, as a subprocess, with ``--json``. Only counts and the shape of the figures are
@@ -25,7 +25,11 @@ DEADLINE_S = 90.0  # start-up, 3 s of media, drain and close, on a busy 2-core m
 async def _bench(nursery: trio.Nursery, db_dsn: str, *options: str) -> dict[str, Any]:
     with trio.fail_after(DEADLINE_S):
         running: Running = await nursery.start(serve, Config(dsn=db_dsn, port=0))
-        url = running.url.replace("http://", "ws://", 1)
+    return await _run_bench(running.url.replace("http://", "ws://", 1), *options)
+
+
+async def _run_bench(url: str, *options: str) -> dict[str, Any]:
+    with trio.fail_after(DEADLINE_S):
         cmd = [sys.executable, "-m", "pgcall.bench.cli", "--url", url, "--json", *options]
         done = await trio.run_process(cmd, cwd=REPO, check=False, capture_stdout=True,
                                       stderr=subprocess.STDOUT)
@@ -66,3 +70,41 @@ async def test_calls_spread_over_worker_processes(nursery: trio.Nursery, db_dsn:
     result = await _bench(nursery, db_dsn, "--calls", "2", "--duration", "2", "--procs", "2",
                           "--no-audio", "--ramp", "0.5", "--frame-bytes", "5000")
     _check(result, calls=2, audio=False)
+
+
+def _check_room(result: dict[str, Any], size: int) -> None:
+    assert (result["rooms"], result["room_size"], result["rooms_streamed"]) == (1, size, 1)
+    assert result["errors"] == 0, result["error_counts"]
+    assert (result["calls"], result["video_streams"]) == (None, None)
+    sent, got = result["frames_sent_by_stream"], result["frames_received_by_stream"]
+    # Small rooms send no thumbnails; large ones do; the speaker's audio reaches the others.
+    assert (sent["thumb"] > 0) == (size > 4)
+    for stream in ("full", "audio") + (("thumb",) if size > 4 else ()):
+        assert sent[stream] > 0 and got[stream] > 0, stream
+    assert result["frames_sent"] == sum(sent.values())
+    assert result["frames_received"] == sum(got.values())
+    assert result["payload_bytes_sent"] > 0
+    assert result["lost"] == sum(result["lost_by_stream"].values()) >= 0
+    for key in ("speaker_latency_ms", "latency_ms", "audio_latency_ms"):
+        lat = result[key]
+        assert 0 <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"], key
+    assert result["speaker_fps_min"] is not None and result["speaker_fps_median"] > 0
+    assert result["others_fps_min"] is not None and result["others_fps_median"] > 0
+    rates = result["receiver_bytes_per_s"]
+    assert 0 < rates["median"] <= rates["max"]
+    assert result["verdict"].startswith("PASS: " if result["passed"] else "FAIL: ")
+
+
+async def test_a_small_room_streams_everyone_to_everyone(server: str) -> None:
+    result = await _run_bench(server, "--rooms", "1", "--room-size", "3", "--duration", "2",
+                              "--frame-bytes", "8000")
+    _check_room(result, 3)
+    assert result["turns_measured"] == 1
+
+
+async def test_a_large_room_streams_thumbnails_and_follows_the_speaker(server: str) -> None:
+    # Two turns of 1.5 s: member 0 speaks, then member 1, whom the server must switch to.
+    result = await _run_bench(server, "--rooms", "1", "--room-size", "5", "--duration", "3",
+                              "--turn", "1.5", "--settle", "0.5", "--frame-bytes", "8000")
+    _check_room(result, 5)
+    assert result["turns_measured"] == 2
