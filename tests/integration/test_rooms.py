@@ -37,6 +37,7 @@ async def create(client: Client, name: str = "standup", private: bool = False,
                                 "private": private})
     assert ack["type"] == "ack", ack
     await client.expect(lambda f: f.type == "snapshot" and f.obj["table"] == "room_members")
+    await client.expect(kind_of("room_layers"))  # the last message of a member's snapshot
     return ack
 
 
@@ -48,6 +49,7 @@ async def join(client: Client, room_id: str, key: str | None = None) -> dict[str
     assert ack["type"] == "ack", ack
     await client.expect(lambda f: f.type == "snapshot" and f.obj["table"] == "room_members"
                         and any(r["identity"] == client.identity for r in f.obj["rows"]))
+    await client.expect(kind_of("room_layers"))  # the last message of a member's snapshot
     return ack
 
 
