@@ -135,9 +135,9 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             door = FrontDoor(HttpServer(app), websocket, admission=Admission(
                 allowed_origins=config.allowed_origins, join_secret=config.join_secret,
                 secure=config.certfile is not None), limits=config.ws)
-            metrics = Metrics(hub, status, door.stats)
-            app.metrics = metrics.render
             frames = FrameWriter(pool, config.media_path)
+            metrics = Metrics(hub, status, door.stats, frames)
+            app.metrics = metrics.render
             ctx = SessionContext(hub=hub, store=Store(pool, instance_id), frames=frames,
                                  rooms=RoomStore(pool, config.max_room_size),
                                  on_latency=metrics.frame_latency.observe)

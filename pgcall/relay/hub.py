@@ -47,7 +47,9 @@ class HubStats:
     frames_in: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
     frames_out: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
     frames_unroutable: int = 0
-    frames_dropped: dict[str, int] = attrs.Factory(lambda: {"audio": 0, "video": 0})
+    # By reason: slow_client_{video,audio} (a full outbox), late_{video,audio} (too old to
+    # send by their turn), as the outboxes report them.
+    frames_dropped: dict[str, int] = attrs.Factory(dict)
     transactions: int = 0
     restarts: int = 0
 
@@ -79,9 +81,8 @@ class Hub:
             self.inflight.clear()  # frames that never came back (e.g. a stream restart)
         self.inflight[(kind, session_id, from_id, seq)] = trio.current_time()
 
-    def frame_dropped(self, kind: str) -> None:
-        if kind in self.stats.frames_dropped:
-            self.stats.frames_dropped[kind] += 1
+    def frame_dropped(self, reason: str) -> None:
+        self.stats.frames_dropped[reason] = self.stats.frames_dropped.get(reason, 0) + 1
 
     # -- the stream side ---------------------------------------------------------------------
 

@@ -1,10 +1,21 @@
-"""The bounded queue between the hub and one client's sender task.
+"""The bounded queue between the hub and one client's sender task, and how it sheds load.
 
-Owns: the slow-client policy. Video frames are dropped oldest first when more than
-``max_video`` wait; audio likewise beyond ``max_audio``; state events, replies and chat are
-never dropped: when more than ``max_state`` of them (or ``max_bytes`` in all) wait, the outbox
-overflows and the session closes the client (close code 4008, "Too far behind"). Nothing in
-here ever blocks the hub. Does not own: sending (``session``).
+Owns: the per-receiver policy, which is a media server's: video goes before audio, the oldest
+first, thumbnails before the full picture; state is never dropped.
+
+* Video (``video`` and room thumbnails, ``thumb``): at most ``max_video`` frames and
+  ``max_video_bytes`` wait; beyond that the oldest thumbnail goes, else the oldest video frame.
+* Audio: at most ``max_audio`` frames wait; beyond that the oldest goes.
+* Late media: a video frame that has spent ``video_max_age_s`` inside pgcall by the time its
+  turn to be sent comes is dropped instead of sent (``audio_max_age_s`` for audio). Under
+  overload this keeps what is sent fresh (latency stays low, video frame rate degrades) and
+  spares the work of sending what nobody can use any more.
+* State events, replies and chat are never dropped: when more than ``max_state`` of them (or
+  ``max_bytes`` in all) wait, the outbox overflows and the session closes the client (close
+  code 4008, "Too far behind").
+
+Every drop is reported through ``on_drop(reason)`` (counted for /metrics). Nothing in here
+ever blocks the hub. Does not own: sending (``session``).
 """
 
 from __future__ import annotations
@@ -16,33 +27,38 @@ from typing import Literal
 import attrs
 import trio
 
-Kind = Literal["state", "audio", "video"]
+Kind = Literal["state", "audio", "video", "thumb"]
+VIDEO_KINDS: tuple[Kind, ...] = ("thumb", "video")  # in the order they are shed
 
 CLOSE_TOO_SLOW = 4008  # the client did not read fast enough: state events would be lost
 
 
 @attrs.frozen
 class OutboxLimits:
-    max_video: int = 15  # one second at 15 fps
+    max_video: int = 64  # a room of 16 sends a receiver about 130 video frames a second
+    max_video_bytes: int = 1536 * 1024  # about 50 full frames of 30 KB
     max_audio: int = 40  # two seconds at 20 frames/s
+    video_max_age_s: float = 0.5
+    audio_max_age_s: float = 1.0
     max_state: int = 2000
     max_bytes: int = 16 * 1024 * 1024
 
 
 class Outbox:
     def __init__(self, limits: OutboxLimits | None = None,
-                 on_drop: Callable[[Kind], None] | None = None) -> None:
+                 on_drop: Callable[[str], None] | None = None) -> None:
         self.limits = limits or OutboxLimits()
         self.on_drop = on_drop
-        # (kind, message, stamp): the stamp (trio time the frame entered pgcall, or None) lets
-        # the sender measure pgcall's own latency once the message is on the wire.
+        # (kind, message, stamp): the stamp is the trio time the media entered pgcall (or the
+        # hub, for frames from elsewhere), None for state; the sender measures latency from it.
         self._items: deque[tuple[Kind, bytes, float | None]] = deque()
         self.last_stamp: float | None = None
-        self._counts = {"state": 0, "audio": 0, "video": 0}
+        self._counts: dict[str, int] = {"state": 0, "audio": 0, "video": 0, "thumb": 0}
         self._bytes = 0
+        self._video_bytes = 0
         self._lot = trio.lowlevel.ParkingLot()
         self.overflowed = False
-        self.dropped = {"audio": 0, "video": 0}
+        self.dropped: dict[str, int] = {}  # by reason, as reported to on_drop
         self.close_request: tuple[int, str] | None = None
         self._flush = False  # send what is queued before the close (see request_close)
         self._woken = False
@@ -54,16 +70,32 @@ class Outbox:
     def queued_bytes(self) -> int:
         return self._bytes
 
-    def _drop_oldest(self, kind: Kind) -> None:
-        for i, (k, data, _) in enumerate(self._items):
-            if k == kind:
-                del self._items[i]
-                self._counts[kind] -= 1
-                self._bytes -= len(data)
-                self.dropped[kind] += 1
-                if self.on_drop is not None:
-                    self.on_drop(kind)
-                return
+    def _dropped(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        if self.on_drop is not None:
+            self.on_drop(reason)
+
+    def _take_out(self, i: int, kind: Kind, size: int) -> None:
+        del self._items[i]
+        self._forget(kind, size)
+
+    def _forget(self, kind: Kind, size: int) -> None:
+        self._counts[kind] -= 1
+        self._bytes -= size
+        if kind in VIDEO_KINDS:
+            self._video_bytes -= size
+
+    def _drop_oldest(self, kinds: tuple[Kind, ...], reason: str) -> bool:
+        """Drop the oldest item of the first of ``kinds`` that has one."""
+        for kind in kinds:
+            if not self._counts[kind]:
+                continue
+            for i, (k, data, _) in enumerate(self._items):
+                if k == kind:
+                    self._take_out(i, k, len(data))
+                    self._dropped(f"{reason}_{'audio' if kind == 'audio' else 'video'}")
+                    return True
+        return False
 
     def request_close(self, code: int, reason: str, *, flush: bool = False) -> None:
         """Ask the sender to close the WebSocket: at once, or with ``flush`` after the messages
@@ -77,17 +109,23 @@ class Outbox:
         """Queue ``data``; False once the outbox has overflowed (the client must go)."""
         if self.overflowed or self.close_request is not None:
             return False
+        size = len(data)
         self._items.append((kind, data, stamp))
         self._counts[kind] += 1
-        self._bytes += len(data)
-        if kind == "video" and self._counts["video"] > self.limits.max_video:
-            self._drop_oldest("video")
-        elif kind == "audio" and self._counts["audio"] > self.limits.max_audio:
-            self._drop_oldest("audio")
-        while self._bytes > self.limits.max_bytes and (self._counts["video"]
-                                                       or self._counts["audio"]):
-            self._drop_oldest("video" if self._counts["video"] else "audio")
-        if self._counts["state"] > self.limits.max_state or self._bytes > self.limits.max_bytes:
+        self._bytes += size
+        limits = self.limits
+        if kind in VIDEO_KINDS:
+            self._video_bytes += size
+            while (self._counts["video"] + self._counts["thumb"] > limits.max_video
+                   or self._video_bytes > limits.max_video_bytes):
+                if not self._drop_oldest(VIDEO_KINDS, "slow_client"):
+                    break
+        elif kind == "audio" and self._counts["audio"] > limits.max_audio:
+            self._drop_oldest(("audio",), "slow_client")
+        while self._bytes > limits.max_bytes and self._drop_oldest(
+                (*VIDEO_KINDS, "audio"), "slow_client"):
+            pass
+        if self._counts["state"] > limits.max_state or self._bytes > limits.max_bytes:
             self.overflowed = True
             self.request_close(CLOSE_TOO_SLOW, "Too far behind")
             return False
@@ -100,12 +138,19 @@ class Outbox:
         self._lot.unpark_all()
 
     def get_nowait(self) -> bytes | None:
-        if not self._items:
-            return None
-        kind, data, self.last_stamp = self._items.popleft()
-        self._counts[kind] -= 1
-        self._bytes -= len(data)
-        return data
+        """The next message to send, skipping (and counting) media too late to be worth it."""
+        limits = self.limits
+        while self._items:
+            kind, data, stamp = self._items.popleft()
+            self._forget(kind, len(data))
+            if stamp is not None and kind != "state":
+                late = limits.audio_max_age_s if kind == "audio" else limits.video_max_age_s
+                if trio.current_time() - stamp > late:
+                    self._dropped("late_audio" if kind == "audio" else "late_video")
+                    continue
+            self.last_stamp = stamp
+            return data
+        return None
 
     async def get(self) -> bytes | None:
         """The next message, or None after ``wake``; raises ``CloseRequested`` once a close

@@ -220,12 +220,14 @@ class RoomRouter:
             targets = [m for m in rt.members
                        if forwarding.forward_video(rt.small, rt.main_of, m, sender, layer)]
         message = None
+        # Thumbnails are queued as their own kind: a slow receiver sheds them first.
+        queued_as = "thumb" if kind == "video" and row.get("layer") == "thumb" else kind
         for ident in targets:
             if not self._is_local(ident):
                 continue
             if message is None:
                 message = _media(kind, room_id, row)
-            if self._deliver(ident, kind, message, stamp):
+            if self._deliver(ident, queued_as, message, stamp):
                 self.stats.frames_out[kind] += 1
 
     def _send(self, identity: str, message: bytes) -> None:

@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from ..db.framewriter import FrameWriter
 from ..pg.walproto import unix_time
 from ..relay.hub import Hub
 from ..relay.replication import ReplicationStatus
@@ -26,8 +27,10 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02
 
 class _StateCollector(Collector):
     def __init__(self, hub: Hub, replication: ReplicationStatus,
-                 reaped: dict[str, int], door: DoorStats) -> None:
+                 reaped: dict[str, int], door: DoorStats,
+                 frames: FrameWriter | None = None) -> None:
         self.hub, self.replication, self.reaped, self.door = hub, replication, reaped, door
+        self.frames = frames
 
     def collect(self) -> Iterator[Metric]:
         hub, st = self.hub, self.hub.stats
@@ -36,21 +39,37 @@ class _StateCollector(Collector):
                                 value=stats["clients"])
         yield GaugeMetricFamily("pgcall_active_calls", "Calls in state Active",
                                 value=stats["active_calls"])
+        rooms = hub.rooms.stats
         frames_in = CounterMetricFamily("pgcall_frames_in", "Media frames read from the "
-                                        "replication stream", labels=["kind"])
+                                        "replication stream", labels=["kind", "scope"])
         frames_out = CounterMetricFamily("pgcall_frames_out", "Media frames queued to a "
-                                         "local recipient", labels=["kind"])
+                                         "local recipient", labels=["kind", "scope"])
         for kind in ("audio", "video"):
-            frames_in.add_metric([kind], st.frames_in[kind])
-            frames_out.add_metric([kind], st.frames_out[kind])
+            frames_in.add_metric([kind, "call"], st.frames_in[kind])
+            frames_out.add_metric([kind, "call"], st.frames_out[kind])
+            frames_in.add_metric([kind, "room"], rooms.frames_in[kind])
+            frames_out.add_metric([kind, "room"], rooms.frames_out[kind])
         yield frames_in
         yield frames_out
-        dropped = CounterMetricFamily("pgcall_frames_dropped", "Media frames not delivered",
-                                      labels=["reason"])
-        dropped.add_metric(["slow_client_video"], st.frames_dropped["video"])
-        dropped.add_metric(["slow_client_audio"], st.frames_dropped["audio"])
+        dropped = CounterMetricFamily(
+            "pgcall_frames_dropped", "Media frames not delivered: slow_client_* (the "
+            "receiver's queue was full), late_* (too old by their turn to be sent), "
+            "recipient_offline, not_forwarded (a room's policy: audio of a member not among "
+            "the loudest, or a full layer nobody watches), db_backlog_video (the database fell "
+            "behind the senders)", labels=["reason"])
+        for reason in ("slow_client_video", "slow_client_audio", "late_video", "late_audio"):
+            dropped.add_metric([reason], st.frames_dropped.get(reason, 0))
         dropped.add_metric(["recipient_offline"], st.frames_unroutable)
+        dropped.add_metric(["not_forwarded"], rooms.frames_not_forwarded)
+        dropped.add_metric(["db_backlog_video"], self.frames.dropped if self.frames else 0)
         yield dropped
+        if self.frames is not None:
+            written = self.frames.statistics()
+            yield CounterMetricFamily("pgcall_frames_written", "Media frames written to "
+                                      "PostgreSQL", value=written["written"])
+            yield CounterMetricFamily("pgcall_frame_batches", "Transactions that wrote "
+                                      "frames (a batch carries all the frames that waited)",
+                                      value=written["batches"])
         yield CounterMetricFamily("pgcall_replication_reconnects",
                                   "Replication stream reconnects",
                                   value=self.replication.reconnects)
@@ -92,11 +111,11 @@ class _StateCollector(Collector):
 
 class Metrics:
     def __init__(self, hub: Hub, replication: ReplicationStatus,
-                 door: DoorStats | None = None) -> None:
+                 door: DoorStats | None = None, frames: FrameWriter | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.reaped: dict[str, int] = {}
         self.registry.register(_StateCollector(hub, replication, self.reaped,
-                                               door or DoorStats()))
+                                               door or DoorStats(), frames))
         self.frame_latency = Histogram(
             "pgcall_frame_latency_seconds",
             "Time a media frame spends inside pgcall: WebSocket receive to WebSocket send",

@@ -150,10 +150,16 @@ async def test_metrics_count_what_a_call_did(server: str, db: Pool) -> None:
             _, after = await scrape_metrics(server)
 
     assert names and all(n.startswith("pgcall_") for n in names), names
-    assert sample(during, "pgcall_frames_in_total", kind="video") == VIDEO_FRAMES + 1
-    assert sample(during, "pgcall_frames_in_total", kind="audio") == AUDIO_FRAMES
-    assert sample(during, "pgcall_frames_out_total", kind="video") == VIDEO_FRAMES
-    assert sample(during, "pgcall_frames_out_total", kind="audio") == AUDIO_FRAMES
+    call = {"scope": "call"}
+    assert sample(during, "pgcall_frames_in_total", kind="video", **call) == VIDEO_FRAMES + 1
+    assert sample(during, "pgcall_frames_in_total", kind="audio", **call) == AUDIO_FRAMES
+    assert sample(during, "pgcall_frames_out_total", kind="video", **call) == VIDEO_FRAMES
+    assert sample(during, "pgcall_frames_out_total", kind="audio", **call) == AUDIO_FRAMES
+    assert sample(during, "pgcall_frames_in_total", kind="video", scope="room") == 0
+    # Every client frame was written (the +1 above came from another process), in as many
+    # transactions as the writer needed: at most one each.
+    assert sample(during, "pgcall_frames_written_total") == VIDEO_FRAMES + AUDIO_FRAMES
+    assert 1 <= sample(during, "pgcall_frame_batches_total") <= VIDEO_FRAMES + AUDIO_FRAMES
     assert sample(during, "pgcall_frames_dropped_total", reason="recipient_offline") == 1
     assert sample(during, "pgcall_frames_dropped_total", reason="slow_client_video") == 0
     assert sample(during, "pgcall_clients") == 3

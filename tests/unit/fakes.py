@@ -200,6 +200,12 @@ def media_message(kind: str, header: dict[str, Any], payload: bytes) -> bytes:
     return bytes([1 if kind == "audio" else 2]) + len(head).to_bytes(4, "big") + head + payload
 
 
+def drops(outbox: Outbox) -> tuple[int, int]:
+    """(video, audio) frames an outbox dropped because its client was too slow."""
+    return (outbox.dropped.get("slow_client_video", 0),
+            outbox.dropped.get("slow_client_audio", 0))
+
+
 class Sub:
     """A bare hub subscriber: an outbox nobody drains unless the test does."""
 

@@ -8,6 +8,8 @@ import trio.testing
 
 from pgcall.relay.outbox import CLOSE_TOO_SLOW, CloseRequested, Outbox, OutboxLimits
 
+from .fakes import drops
+
 
 def frame(kind: str, n: int, size: int = 10) -> bytes:
     return f"{kind}:{n}:".encode().ljust(size, b".")
@@ -27,7 +29,7 @@ def test_video_dropped_oldest_first_beyond_max_video() -> None:
     for data in sent:
         assert box.put("video", data)
     assert len(box) == limits.max_video
-    assert box.dropped == {"video": len(sent) - limits.max_video, "audio": 0}
+    assert drops(box) == (len(sent) - limits.max_video, 0)
     assert drain(box) == sent[-limits.max_video :]
 
 
@@ -37,7 +39,7 @@ def test_audio_dropped_oldest_first_beyond_max_audio() -> None:
     sent = [frame("a", i) for i in range(11)]
     for data in sent:
         assert box.put("audio", data)
-    assert box.dropped == {"video": 0, "audio": len(sent) - limits.max_audio}
+    assert drops(box) == (0, len(sent) - limits.max_audio)
     assert drain(box) == sent[-limits.max_audio :]
 
 
@@ -50,7 +52,7 @@ def test_dropping_one_kind_keeps_the_others_and_the_order() -> None:
         assert box.put(kind, data)  # type: ignore[arg-type]
     # v0 and a0 are the oldest of their kinds and went; everything else keeps its place.
     assert drain(box) == [b"s0", b"v1", b"s1", b"v2", b"a1", b"a2", b"s2"]
-    assert box.dropped == {"video": 1, "audio": 1}
+    assert drops(box) == (1, 1)
 
 
 def test_state_is_never_dropped_up_to_max_state() -> None:
@@ -63,7 +65,7 @@ def test_state_is_never_dropped_up_to_max_state() -> None:
     assert not box.overflowed and box.close_request is None
     got = drain(box)
     assert [m for m in got if m.startswith(b"s:")] == sent
-    assert box.dropped["video"] == limits.max_state - 1
+    assert drops(box)[0] == limits.max_state - 1
 
 
 async def test_state_overflow_refuses_and_requests_close_4008() -> None:
@@ -88,11 +90,11 @@ async def test_byte_bound_drops_media_first_then_overflows_on_state() -> None:
         assert box.put("video", frame("v", i, 100))
     assert box.queued_bytes == 900
     assert box.put("audio", frame("a", 0, 100))
-    assert box.queued_bytes == 1000 and box.dropped == {"video": 0, "audio": 0}
+    assert box.queued_bytes == 1000 and drops(box) == (0, 0)
     # Over the byte bound: the oldest video goes, before audio.
     assert box.put("state", frame("s", 0, 250))
     assert box.queued_bytes <= limits.max_bytes
-    assert box.dropped == {"video": 3, "audio": 0}
+    assert drops(box) == (3, 0)
     # Media alone cannot make room for this much state: the client is too far behind.
     assert box.put("state", frame("s", 1, 900)) is False
     assert box.overflowed
@@ -168,3 +170,47 @@ async def test_a_flushed_close_sends_what_is_queued_first_and_queues_nothing_mor
     with pytest.raises(CloseRequested) as raised:
         await box.get()
     assert (raised.value.code, raised.value.reason) == (4029, "Rate limit exceeded")
+
+
+# -- shedding load: thumbnails first, bounded video bytes, late media skipped --------------------
+
+
+def test_thumbnails_are_shed_before_the_full_picture() -> None:
+    box = Outbox(OutboxLimits(max_video=4))
+    for i in range(3):
+        assert box.put("video", frame("v", i))
+        assert box.put("thumb", frame("t", i))
+    # Six video messages for four places: the two oldest thumbnails went, no full frame.
+    assert drain(box) == [frame("v", 0), frame("v", 1), frame("v", 2), frame("t", 2)]
+    assert box.dropped == {"slow_client_video": 2}
+
+
+def test_video_is_bounded_in_bytes_too() -> None:
+    box = Outbox(OutboxLimits(max_video=100, max_video_bytes=1000))
+    for i in range(5):
+        assert box.put("video", frame("v", i, 300))
+    assert box.put("audio", frame("a", 0, 300))  # audio does not count against video bytes
+    assert drain(box) == [frame("v", 2, 300), frame("v", 3, 300), frame("v", 4, 300),
+                          frame("a", 0, 300)]
+    assert drops(box) == (2, 0)
+
+
+async def test_media_too_late_by_its_turn_is_skipped_and_counted(
+        autojump_clock: trio.testing.MockClock) -> None:
+    reasons: list[str] = []
+    limits = OutboxLimits(video_max_age_s=0.5, audio_max_age_s=1.0)
+    box = Outbox(limits, on_drop=reasons.append)
+    now = trio.current_time()
+    box.put("video", b"old video", stamp=now)
+    box.put("audio", b"old audio", stamp=now)
+    box.put("state", b"state", stamp=None)
+    await trio.sleep(0.75)
+    box.put("video", b"fresh video", stamp=trio.current_time())
+    # 0.75 s on: the first video frame is late, the audio still in time; state never is.
+    assert drain(box) == [b"old audio", b"state", b"fresh video"]
+    assert reasons == ["late_video"]
+    box.put("audio", b"older audio", stamp=now)
+    assert drain(box) == [b"older audio"]  # 0.75 s < 1 s
+    await trio.sleep(0.5)
+    box.put("audio", b"stale audio", stamp=now)
+    assert drain(box) == [] and reasons == ["late_video", "late_audio"]
