@@ -5,26 +5,33 @@
  * 1000 / audio_frame_ms, the audio frames the jitter buffer had to drop or conceal, and its depth
  * (the playout delay it adds).
  *
+ * The figures are taken over the last few seconds (WINDOW updates), so one late burst does not
+ * paint the call red, and the shown level gets worse at once but better only after RECOVER_AFTER
+ * better verdicts in a row, so it does not flicker.
+ *
  * Only what the peer is sending counts: a muted microphone sends no audio and a camera turned
- * off no video, which is not a bad connection. A kind's rates are judged once it has been arriving
- * for a whole update (the rate window of the first second after a start is only partly filled).
- * With nothing to judge the verdict is 'idle' (the peer is silent and dark, or media has only
- * just started). pgcall's protocol
- * carries no timestamps, so the network delay itself is not measured.
+ * off no video, which is not a bad connection. A kind is judged once it has been arriving for a
+ * whole update (the rate window of the first second after a start is only partly filled). With
+ * nothing to judge the verdict is 'idle' (the peer is silent and dark, or media has only just
+ * started). pgcall's protocol carries no timestamps, so the network delay itself is not measured.
  *
  * Pure: call update() about once a second with the current summary and the time (ms).
  * Does not own the counters (stats.js) or how the verdict is shown.
  */
 
 export const LEVELS = ['good', 'fair', 'poor'];
+const WINDOW = 3; // updates (about seconds) the figures are taken over
+const RECOVER_AFTER = 3; // better verdicts in a row before the shown level improves
 
 // A rate below these shares of the expected one, or losses above them, lowers the verdict.
-const FAIR = { video: 0.6, videoLoss: 0.1, audio: 0.85, loss: 0.03, depthMs: 220 };
-const POOR = { video: 0.3, videoLoss: 0.3, audio: 0.6, loss: 0.12, depthMs: 400 };
+const FAIR = { video: 0.6, videoLoss: 0.1, audio: 0.85, loss: 0.05, depthMs: 220 };
+const POOR = { video: 0.3, videoLoss: 0.3, audio: 0.6, loss: 0.15, depthMs: 400 };
 
 export class QualityMeter {
   constructor() {
-    this._last = null; // {nowMs, lost, videoLost, videoIn, audioOn, videoOn} of the last update
+    this._samples = []; // the last WINDOW + 1 updates, oldest first
+    this._better = 0; // better verdicts in a row while the shown level holds
+    this._streak = null; // the worst of them: {level, reasons}
     this.level = 'idle';
     this.reasons = [];
   }
@@ -40,66 +47,101 @@ export class QualityMeter {
    * @returns {{level: string, reasons: string[]}}
    */
   update(summary, nowMs, { videoFps, audioFps, videoOn, connected = true }) {
-    const lost = (summary.droppedFrames ?? 0) + (summary.concealedFrames ?? 0);
-    const videoLost = summary.videoFramesLost ?? 0;
-    const videoIn = summary.videoFramesReceived ?? 0;
     const audioIn = summary.audioFpsReceived ?? 0;
-    const prev = this._last;
-    this._last = { nowMs, lost, videoLost, videoIn, audioOn: audioIn > 0, videoOn };
+    this._samples.push({
+      nowMs,
+      audioOn: audioIn > 0,
+      videoOn: Boolean(videoOn),
+      audioFps: audioIn,
+      videoFps: summary.videoFpsReceived ?? 0,
+      depthMs: summary.jitterDepthMs ?? 0,
+      audioLost: (summary.droppedFrames ?? 0) + (summary.concealedFrames ?? 0),
+      videoLost: summary.videoFramesLost ?? 0,
+      videoIn: summary.videoFramesReceived ?? 0,
+    });
+    if (this._samples.length > WINDOW + 1) this._samples.shift();
+    if (!connected) return this._show(2, ['not connected to the server'], true);
+
     const reasons = [];
     let level = 0; // index into LEVELS
     const worse = (to, why) => {
       level = Math.max(level, to);
       reasons.push(why);
     };
-    if (!connected) {
-      worse(2, 'not connected to the server');
-      return this._set(level, reasons);
-    }
-    const audioOn = audioIn > 0 && Boolean(prev?.audioOn);
-    const judgeVideo = videoOn && Boolean(prev?.videoOn);
-    if (!audioOn && !judgeVideo) return this._set(null, ['nothing received from the peer yet']);
+    const audio = this._run('audioOn');
+    const video = this._run('videoOn');
+    if (audio.length < 2 && video.length < 2) return this._show(null, ['nothing received from the peer yet'], true);
 
-    if (judgeVideo && videoFps > 0) {
-      const share = (summary.videoFpsReceived ?? 0) / videoFps;
-      const why = `video ${fmt(summary.videoFpsReceived)} of ${fmt(videoFps)} fps`;
-      if (share < POOR.video) worse(2, why);
-      else if (share < FAIR.video) worse(1, why);
-      if (prev) {
-        const missing = videoLost - prev.videoLost;
-        const came = videoIn - prev.videoIn;
-        const lostShare = missing > 0 ? missing / (missing + Math.max(0, came)) : 0;
-        const whyLost = `${Math.round(lostShare * 100)} % of video frames lost`;
-        if (lostShare > POOR.videoLoss) worse(2, whyLost);
-        else if (lostShare > FAIR.videoLoss) worse(1, whyLost);
-      }
+    if (video.length >= 2 && videoFps > 0) {
+      const { first, last, recent } = ends(video);
+      const rate = mean(recent.map((s) => s.videoFps));
+      const why = `video ${fmt(rate)} of ${fmt(videoFps)} fps`;
+      if (rate / videoFps < POOR.video) worse(2, why);
+      else if (rate / videoFps < FAIR.video) worse(1, why);
+      const missing = Math.max(0, last.videoLost - first.videoLost);
+      const came = Math.max(0, last.videoIn - first.videoIn);
+      const lostShare = missing ? missing / (missing + came) : 0;
+      const whyLost = `${Math.round(lostShare * 100)} % of video frames lost`;
+      if (lostShare > POOR.videoLoss) worse(2, whyLost);
+      else if (lostShare > FAIR.videoLoss) worse(1, whyLost);
     }
-    if (audioOn && audioFps > 0) {
-      const share = audioIn / audioFps;
-      const why = `audio ${fmt(audioIn)} of ${fmt(audioFps)} frames/s`;
-      if (share < POOR.audio) worse(2, why);
-      else if (share < FAIR.audio) worse(1, why);
-      if (prev && nowMs > prev.nowMs) {
-        const perSecond = ((lost - prev.lost) * 1000) / (nowMs - prev.nowMs);
-        const lossShare = Math.max(0, perSecond) / audioFps;
-        const whyLoss = `${Math.round(lossShare * 100)} % of audio lost or late`;
-        if (lossShare > POOR.loss) worse(2, whyLoss);
-        else if (lossShare > FAIR.loss) worse(1, whyLoss);
-      }
-      const depth = summary.jitterDepthMs ?? 0;
+    if (audio.length >= 2 && audioFps > 0) {
+      const { first, last, recent } = ends(audio);
+      const rate = mean(recent.map((s) => s.audioFps));
+      const why = `audio ${fmt(rate)} of ${fmt(audioFps)} frames/s`;
+      if (rate / audioFps < POOR.audio) worse(2, why);
+      else if (rate / audioFps < FAIR.audio) worse(1, why);
+      const perSecond = (Math.max(0, last.audioLost - first.audioLost) * 1000) / Math.max(1, last.nowMs - first.nowMs);
+      const lossShare = perSecond / audioFps;
+      const whyLoss = `${Math.round(lossShare * 100)} % of audio lost or late`;
+      if (lossShare > POOR.loss) worse(2, whyLoss);
+      else if (lossShare > FAIR.loss) worse(1, whyLoss);
+      const depth = Math.round(mean(recent.map((s) => s.depthMs)));
       if (depth > POOR.depthMs) worse(2, `audio delayed ${depth} ms`);
       else if (depth > FAIR.depthMs) worse(1, `audio delayed ${depth} ms`);
     }
-    return this._set(level, reasons);
+    return this._show(level, reasons, false);
+  }
+
+  /** The newest samples in which `flag` holds without a break, oldest first. */
+  _run(flag) {
+    const run = [];
+    for (let i = this._samples.length - 1; i >= 0 && this._samples[i][flag]; i--) run.unshift(this._samples[i]);
+    return run;
+  }
+
+  /**
+   * Show `level` (an index, or null for idle): at once if it is worse (or idle); if it is better,
+   * only after RECOVER_AFTER better verdicts in a row, and then the worst of them.
+   */
+  _show(level, reasons, now) {
+    const shown = LEVELS.indexOf(this.level); // -1 for idle
+    if (now || level === null || shown < 0 || level >= shown) {
+      this._set(level, reasons);
+    } else {
+      if (!this._streak || level > this._streak.level) this._streak = { level, reasons };
+      if (++this._better >= RECOVER_AFTER) this._set(this._streak.level, this._streak.reasons);
+    }
+    return { level: this.level, reasons: this.reasons };
   }
 
   _set(level, reasons) {
+    this._better = 0;
+    this._streak = null;
     this.level = level === null ? 'idle' : LEVELS[level];
     this.reasons = reasons;
-    return { level: this.level, reasons };
   }
 }
 
+function ends(run) {
+  return { first: run[0], last: run.at(-1), recent: run.slice(1) };
+}
+
+function mean(values) {
+  return values.length ? values.reduce((a, b) => a + b, 0) / values.length : 0;
+}
+
 function fmt(n) {
-  return Number(n ?? 0).toFixed(Number.isInteger(n) ? 0 : 1);
+  const x = Number(n ?? 0);
+  return Number.isInteger(x) ? String(x) : x.toFixed(1);
 }
