@@ -1,11 +1,11 @@
 """The call page beyond the basic call, in headless Chromium, for both frontends.
 
 Owns: what a person coming from other video-call apps expects of the call page — notices when a
-call is declined or ends (with its duration, on both sides); the other side's "Camera off" instead
-of a frozen picture; the connection-quality indicator; nicknames kept for people who left;
-choosing a camera and a microphone during a call; sharing the screen (sent at the screen's
-aspect ratio, the camera back afterwards, also when the browser ends the sharing); full screen;
-readable contrast of every call control in each of its states.
+call is declined, cancelled, not answered or ends (with its duration, on both sides); the other
+side's "Camera off" instead of a frozen picture; the connection-quality indicator; nicknames kept
+for people who left; choosing a camera and a microphone during a call; sharing the screen (sent
+at the screen's aspect ratio, the camera back afterwards, also when the browser ends the
+sharing); full screen; readable contrast of every call control in each of its states.
 Does not own: the server, the browser and its fake devices (conftest.py), the shared steps
 (people.py), the basic call and its frame counts (test_call.py).
 
@@ -80,8 +80,8 @@ def notice(person: Person) -> Any:
     return person.by_id("call-notice")
 
 
-def test_notices_camera_off_quality_and_names(frontend: str, alice: Person, bob: Person,
-                                              artifacts: Path) -> None:
+def test_notices_camera_off_quality_and_names(frontend: str, db_dsn: str, alice: Person,
+                                              bob: Person, artifacts: Path) -> None:
     _, b_id = meet(alice, bob)
     # The header shows the saved nickname, not only the identity.
     expect(alice.by_id("my-identity")).to_contain_text("Alice", timeout=UI_TIMEOUT_MS)
@@ -94,6 +94,20 @@ def test_notices_camera_off_quality_and_names(frontend: str, alice: Person, bob:
     expect(notice(alice)).to_contain_text("Bob")
     expect(notice(bob)).to_be_hidden()
 
+    # Alice gives up while it rings: Bob missed a call; Alice, who chose to, is told nothing.
+    ring(alice, bob, b_id)
+    alice.by_id("cancel-call").click()
+    expect(notice(bob)).to_contain_text("Missed call", timeout=UI_TIMEOUT_MS)
+    expect(notice(bob)).to_contain_text("Alice")
+    expect(notice(alice)).to_be_hidden()
+
+    # Nobody answers: pgcall removes a call left ringing for 30 s. Rather than wait, the call is
+    # made 40 s old; the server's own clean-up removes it within its 2 s round.
+    ring(alice, bob, b_id)
+    run_sql(db_dsn, "UPDATE call_sessions SET created_at = now() - interval '40 seconds'")
+    expect(notice(alice)).to_contain_text("No answer", timeout=UI_TIMEOUT_MS)
+    expect(notice(bob)).to_contain_text("Missed call", timeout=UI_TIMEOUT_MS)
+
     # Bob answers the next call; both get media and a quality verdict.
     accepted_at = time.monotonic()
     video_call(alice, bob, b_id)
@@ -103,8 +117,8 @@ def test_notices_camera_off_quality_and_names(frontend: str, alice: Person, bob:
         quality = person.by_id("quality")
         expect(quality).to_have_attribute("data-level", re.compile("^(good|fair|poor)$"),
                                           timeout=UI_TIMEOUT_MS)
-        print(f"{frontend}/{person.name}: quality {quality.get_attribute('data-level')} "
-              f"({quality.get_attribute('title')})")
+        level, title = quality.evaluate("el => [el.dataset.level, el.title]")
+        print(f"{frontend}/{person.name}: quality {level} ({title})")
 
     # Bob turns his camera off: Alice sees his avatar and "Camera off", not a frozen picture.
     bob.by_id("toggle-camera").click()
