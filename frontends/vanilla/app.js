@@ -661,7 +661,9 @@ $('toggle-devices').addEventListener('click', (ev) => {
 $('camera-select').addEventListener('change', (ev) => chooseDevice('videoinput', ev.target.value));
 $('mic-select').addEventListener('change', (ev) => chooseDevice('audioinput', ev.target.value));
 $('toggle-fullscreen').addEventListener('click', toggleFullscreen);
-$('video-wrap').addEventListener('dblclick', toggleFullscreen);
+$('video-wrap').addEventListener('dblclick', (ev) => {
+  if (!ev.target.closest('button')) toggleFullscreen(); // a quick double click on the button is two clicks already
+});
 document.addEventListener('fullscreenchange', renderFullscreen);
 document.addEventListener('keydown', (ev) => {
   if (ev.key === 'Escape' && $('call-view').classList.contains('enlarged')) setEnlarged(false);
