@@ -4,7 +4,9 @@
  * turns clicks into control messages (protocol.md §3).
  */
 
+import { CallTracker, formatDuration, noticeText } from './lib/calls.js';
 import { RelayClient } from './lib/client.js';
+import { deviceOptions, loadDeviceChoice, saveDeviceChoice, selectedDevice } from './lib/devices.js';
 import { CallMedia } from './lib/media.js';
 import { DEFAULT_SETTINGS, isVideoCall } from './lib/state.js';
 import { MediaStats } from './lib/stats.js';
@@ -16,8 +18,10 @@ const relayUrl = params.get('relay') || `${location.protocol === 'https:' ? 'wss
 
 const client = new RelayClient({ url: relayUrl });
 const stats = new MediaStats();
+const tracker = new CallTracker();
 window.pgcallStats = stats;
 window.pgcallClient = client;
+window.pgcallMedia = null; // the CallMedia of the active call, for browser tests and debugging
 
 let media = null; // CallMedia of the active call
 let dismissedIncoming = null; // session we answered locally; hide its dialog until the update
@@ -33,8 +37,8 @@ function shortHex(id) {
 }
 
 function nameOf(identity) {
-  const u = client.users.get(identity);
-  return (u && u.nickname) || shortHex(identity);
+  // Someone who left keeps the nickname they had (the client remembers it).
+  return client.nicknameOf(identity) || shortHex(identity);
 }
 
 function hueOf(identity) {
@@ -185,7 +189,9 @@ function renderChat() {
       li.dataset.id = m.id;
       li.setAttribute('data-testid', 'chat-message');
       const head = el('div', 'msg-head');
-      head.append(el('span', 'msg-author'), el('time', 'msg-time'));
+      const author = el('span', 'msg-author');
+      author.setAttribute('data-testid', 'chat-author');
+      head.append(author, el('time', 'msg-time'));
       li.append(head, el('div', 'msg-body', m.text ?? ''));
       chatNodes.set(m.id, li);
     }
@@ -239,9 +245,11 @@ function renderCalls() {
     const video = isVideoCall(active);
     $('call-title').textContent = `${video ? 'Video' : 'Voice'} call with ${nameOf(peer)}`;
     paintAvatar($('remote-avatar'), peer);
-    $('remote-caption').textContent = video ? 'Waiting for video…' : nameOf(peer);
+    if (!video) $('remote-caption').textContent = nameOf(peer);
     $('toggle-camera').hidden = !video;
-    $('local-video').hidden = !video || (media?.cameraOff ?? false);
+  }
+  if (active || outgoing || (incoming && incoming.session_id !== dismissedIncoming)) {
+    $('call-notice').hidden = true; // a new call makes the last one's notice stale
   }
   if (!me) document.body.classList.remove('in-call');
 }
@@ -258,8 +266,10 @@ function syncMedia() {
   if (media && (!active || media.call.session_id !== active.session_id)) {
     media.stop();
     media = null;
+    window.pgcallMedia = null;
     setTalking(false);
     resetCallButtons();
+    leaveFullscreen();
   }
   if (active && !media) {
     media = new CallMedia({
@@ -271,7 +281,12 @@ function syncMedia() {
       stats,
       onTalking: setTalking,
       onError: (message) => toast(message),
+      onChange: () => renderMedia(),
+      cameraId: loadDeviceChoice(localStorage, 'videoinput'),
+      microphoneId: loadDeviceChoice(localStorage, 'audioinput'),
     });
+    window.pgcallMedia = media;
+    renderMedia();
     media.start().catch((err) => toast(`Media failed: ${err.message}`));
   } else if (media && client.settings && media.settings !== client.settings) {
     media.updateSettings(client.settings);
@@ -283,6 +298,153 @@ function resetCallButtons() {
   $('toggle-mic').querySelector('.label').textContent = 'Mute mic';
   $('toggle-camera').setAttribute('aria-pressed', 'false');
   $('toggle-camera').querySelector('.label').textContent = 'Camera off';
+  $('devices-panel').hidden = true;
+  $('toggle-devices').setAttribute('aria-pressed', 'false');
+  renderMedia();
+}
+
+const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', idle: 'No media' };
+
+/** What CallMedia reports: the peer's video, screen sharing, quality, devices in use. */
+function renderMedia() {
+  const m = media;
+  const wrap = $('video-wrap');
+  const remote = m ? m.remoteVideoState : 'waiting';
+  wrap.dataset.remote = remote;
+  if (m && m.video) {
+    $('remote-caption').textContent = remote === 'off' ? 'Camera off' : 'Waiting for video…';
+  }
+  const sharing = Boolean(m?.sharing);
+  const share = $('toggle-screen');
+  share.hidden = !m || !m.video || !CallMedia.screenShareSupported;
+  share.setAttribute('aria-pressed', String(sharing));
+  share.querySelector('.label').textContent = sharing ? 'Stop sharing' : 'Share screen';
+  share.title = sharing ? 'Stop sharing your screen' : 'Share your screen instead of the camera';
+  $('local-video').hidden = !m || !m.video || (m.cameraOff && !sharing);
+  const q = m ? m.quality : { level: 'idle', reasons: [] };
+  const pill = $('quality');
+  pill.dataset.level = q.level;
+  $('quality-text').textContent = QUALITY_TEXT[q.level] ?? q.level;
+  pill.title = `Connection: ${QUALITY_TEXT[q.level] ?? q.level}${q.reasons.length ? ` (${q.reasons.join('; ')})` : ''}`;
+  if (!$('devices-panel').hidden) renderDevices();
+}
+
+// ---------------------------------------------------------------- devices
+
+let deviceList = [];
+
+async function refreshDevices() {
+  try {
+    deviceList = await navigator.mediaDevices.enumerateDevices();
+  } catch {
+    deviceList = [];
+  }
+  renderDevices();
+}
+
+function renderDevices() {
+  const video = Boolean(media?.video);
+  for (const [kind, id] of [['videoinput', 'camera-select'], ['audioinput', 'mic-select']]) {
+    const select = $(id);
+    const options = deviceOptions(deviceList, kind);
+    const chosen = selectedDevice(options, media?.deviceInUse(kind) ?? '', loadDeviceChoice(localStorage, kind));
+    const same = select.options.length === options.length
+      && options.every((o, i) => select.options[i].value === o.id && select.options[i].text === o.label);
+    if (!same) {
+      select.replaceChildren(...options.map((o) => {
+        const opt = el('option', '', o.label);
+        opt.value = o.id;
+        return opt;
+      }));
+    }
+    if (document.activeElement !== select) select.value = chosen;
+    select.disabled = options.length === 0 || (kind === 'videoinput' && !video);
+  }
+  $('camera-select').hidden = !video;
+  $('camera-select').previousElementSibling.hidden = !video;
+}
+
+async function chooseDevice(kind, deviceId) {
+  saveDeviceChoice(localStorage, kind, deviceId);
+  if (!media) return;
+  try {
+    if (kind === 'videoinput') await media.setCamera(deviceId);
+    else await media.setMicrophone(deviceId);
+  } catch (err) {
+    toast(`Cannot use that ${kind === 'videoinput' ? 'camera' : 'microphone'}: ${err.message}`);
+  }
+  renderDevices();
+}
+
+navigator.mediaDevices?.addEventListener?.('devicechange', () => {
+  if (!$('devices-panel').hidden) refreshDevices();
+});
+
+// ---------------------------------------------------------------- full screen
+
+function toggleFullscreen() {
+  const stage = $('call-view');
+  if (document.fullscreenElement) {
+    document.exitFullscreen().catch(() => {});
+  } else if (stage.classList.contains('enlarged')) {
+    setEnlarged(false);
+  } else if (stage.requestFullscreen && document.fullscreenEnabled !== false) {
+    // Where the page may not go full screen (an iframe, some phones), fill the window instead.
+    stage.requestFullscreen().catch(() => setEnlarged(true));
+  } else {
+    setEnlarged(true);
+  }
+}
+
+function setEnlarged(on) {
+  $('call-view').classList.toggle('enlarged', on);
+  renderFullscreen();
+}
+
+function leaveFullscreen() {
+  if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  setEnlarged(false);
+}
+
+function renderFullscreen() {
+  const on = Boolean(document.fullscreenElement) || $('call-view').classList.contains('enlarged');
+  const b = $('toggle-fullscreen');
+  b.setAttribute('aria-pressed', String(on));
+  b.title = on ? 'Exit full screen (Esc)' : 'Full screen (double-click the video)';
+  b.querySelector('.sr-only').textContent = on ? 'Exit full screen' : 'Full screen';
+}
+
+// ---------------------------------------------------------------- call notices
+
+let noticeTimer = null;
+let pollTimer = null;
+
+function showNotices(notices) {
+  for (const notice of notices) {
+    const { title, detail } = noticeText(notice, nameOf);
+    $('call-notice').dataset.kind = notice.kind;
+    $('call-notice-title').textContent = title;
+    $('call-notice-detail').textContent = detail;
+    paintAvatar($('call-notice-avatar'), notice.peer);
+    $('call-notice').hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => ($('call-notice').hidden = true), 8000);
+  }
+}
+
+function trackCalls(detail) {
+  showNotices(tracker.observe(detail, client.identity, Date.now()));
+  schedulePoll();
+}
+
+function schedulePoll() {
+  clearTimeout(pollTimer);
+  const due = tracker.nextDueMs(Date.now());
+  if (due === null) return;
+  pollTimer = setTimeout(() => {
+    showNotices(tracker.poll(Date.now(), (identity) => client.users.has(identity)));
+    schedulePoll();
+  }, due + 1);
 }
 
 function setTalking(talking) {
@@ -295,11 +457,7 @@ function setTalking(talking) {
 setInterval(() => {
   const active = visibleActiveCall();
   if (!active) return;
-  const started = Date.parse(active.answered_at ?? active.created_at);
-  const secs = Number.isNaN(started) ? 0 : Math.max(0, Math.floor((Date.now() - started) / 1000));
-  const mm = String(Math.floor(secs / 60)).padStart(2, '0');
-  const ss = String(secs % 60).padStart(2, '0');
-  $('call-timer').textContent = `${mm}:${ss}`;
+  $('call-timer').textContent = formatDuration(tracker.elapsedMs(active, Date.now()));
 }, 1000);
 
 setInterval(() => {
@@ -314,6 +472,7 @@ setInterval(() => {
     ['audio frames/s received', s.audioFpsReceived.toFixed(0)],
     ['last / avg frame sent', `${kb(s.videoLastSentBytes)} / ${kb(s.videoAvgSentBytes)}`],
     ['last / avg frame received', `${kb(s.videoLastReceivedBytes)} / ${kb(s.videoAvgReceivedBytes)}`],
+    ['picture sent / received', `${s.videoSentSize.join('×')} / ${s.videoReceivedSize.join('×')}`],
     ['jitter depth', `${s.jitterDepthMs} ms`],
     ['dropped (received audio)', String(s.droppedFrames)],
     ['concealed', String(s.concealedFrames)],
@@ -374,6 +533,7 @@ client.addEventListener('state', (ev) => {
   if (table === 'users' || table === 'identity') scheduleRender('users', 'chat');
   else if (table === 'chat_messages') scheduleRender('chat');
   else if (table === 'call_sessions') {
+    trackCalls(ev.detail);
     // Forget local overrides once the server has caught up.
     if (hungUp && !client.calls.has(hungUp)) hungUp = null;
     if (dismissedIncoming && !client.incomingCall()) dismissedIncoming = null;
@@ -450,6 +610,7 @@ $('decline-call').addEventListener('click', () => {
   const call = client.incomingCall();
   if (!call) return;
   dismissedIncoming = call.session_id;
+  tracker.endedLocally(call.session_id);
   send({ type: 'decline_call', session_id: call.session_id });
   scheduleRender();
 });
@@ -460,6 +621,7 @@ $('cancel-call').addEventListener('click', () => {
   const call = client.outgoingCall();
   if (!call) return;
   hungUp = call.session_id;
+  tracker.endedLocally(call.session_id);
   send({ type: 'end_call', session_id: call.session_id });
   scheduleRender('users');
 });
@@ -467,6 +629,7 @@ $('hangup').addEventListener('click', () => {
   const call = client.activeCall();
   if (!call) return;
   hungUp = call.session_id;
+  tracker.endedLocally(call.session_id);
   send({ type: 'end_call', session_id: call.session_id });
   scheduleRender('users');
 });
@@ -482,8 +645,30 @@ $('toggle-camera').addEventListener('click', (ev) => {
   media.setCameraOff(!media.cameraOff);
   ev.currentTarget.setAttribute('aria-pressed', String(media.cameraOff));
   ev.currentTarget.querySelector('.label').textContent = media.cameraOff ? 'Camera on' : 'Camera off';
-  $('local-video').hidden = media.cameraOff;
+  renderMedia();
 });
+$('toggle-screen').addEventListener('click', () => {
+  if (!media) return;
+  if (media.sharing) media.stopScreenShare();
+  else media.startScreenShare().catch((err) => toast(`Screen sharing failed: ${err.message}`));
+});
+$('toggle-devices').addEventListener('click', (ev) => {
+  const panel = $('devices-panel');
+  panel.hidden = !panel.hidden;
+  ev.currentTarget.setAttribute('aria-pressed', String(!panel.hidden));
+  if (!panel.hidden) refreshDevices();
+});
+$('camera-select').addEventListener('change', (ev) => chooseDevice('videoinput', ev.target.value));
+$('mic-select').addEventListener('change', (ev) => chooseDevice('audioinput', ev.target.value));
+$('toggle-fullscreen').addEventListener('click', toggleFullscreen);
+$('video-wrap').addEventListener('dblclick', (ev) => {
+  if (!ev.target.closest('button')) toggleFullscreen(); // a quick double click on the button is two clicks already
+});
+document.addEventListener('fullscreenchange', renderFullscreen);
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && $('call-view').classList.contains('enlarged')) setEnlarged(false);
+});
+$('call-notice-close').addEventListener('click', () => ($('call-notice').hidden = true));
 $('toggle-stats').addEventListener('click', (ev) => {
   const overlay = $('stats-overlay');
   overlay.hidden = !overlay.hidden;

@@ -2,9 +2,12 @@
 
 Owns: starting ``python -m pgcall`` on a free loopback port against the test's own database
 (the ``db_dsn`` fixture of tests/conftest.py), waiting for ``/healthz``, stopping it with
-SIGTERM; building the Svelte frontend once when its build is missing; launching the system
-Chromium through Playwright with fake camera and microphone; the artifacts directory.
-Does not own: what a test does with the pages (test_call.py).
+SIGTERM; building the Svelte frontend once when its build is missing or older than its
+sources; launching the system
+Chromium through Playwright with fake cameras, microphones and screen; one page per person
+(``alice``, ``bob``); the artifacts directory.
+Does not own: what a test does with the pages (test_call.py, test_call_features.py) or the
+steps they share (people.py).
 
 Playwright is used through its sync API, so the tests are plain functions (pytest-trio only
 runs ``async def`` tests in trio). No browser is ever downloaded: Playwright is pointed at the
@@ -28,16 +31,22 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
+from tests.browser.people import Person, open_person
+
 REPO = Path(__file__).resolve().parents[2]
 SVELTE_DIR = REPO / "frontends" / "svelte"
+VANILLA_LIB = REPO / "frontends" / "vanilla" / "lib"
+SVELTE_CONFIG_FILES = ("package.json", "package-lock.json", "svelte.config.js", "vite.config.js")
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 
-# Fake devices: a moving test pattern for the camera and a beep for the microphone; no
-# permission prompts; media may start without a click. The rest keeps Chromium quiet and
-# offline (no component updates, sync, QUIC probing) and lets it run as root.
+# Fake devices: two cameras showing a moving test pattern (so switching cameras switches
+# something) and microphones playing a beep; no permission prompts, which also makes
+# getDisplayMedia pick a fake 1280x720 screen at once; media may start without a click. The rest
+# keeps Chromium quiet and offline (no component updates, sync, QUIC probing) and lets it run as
+# root.
 CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
+    "--use-fake-device-for-media-stream=device-count=2",
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
     "--no-sandbox",
@@ -90,11 +99,27 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     pytest.fail(f"pgcall was not healthy within {HEALTH_DEADLINE_S:g} s ({last}):\n{_tail(log)}")
 
 
+def _newest_source_mtime() -> float:
+    """The newest modification time among the files a Svelte build is made from."""
+    roots = [SVELTE_DIR / "src", SVELTE_DIR / "static", VANILLA_LIB]
+    files = [f for root in roots if root.is_dir() for f in root.rglob("*") if f.is_file()]
+    files += [SVELTE_DIR / n for n in SVELTE_CONFIG_FILES if (SVELTE_DIR / n).is_file()]
+    return max((f.stat().st_mtime for f in files), default=0.0)
+
+
+def svelte_build_is_current(build: Path) -> bool:
+    """Whether build/ exists and is newer than every source it was made from (the app imports
+    the vanilla frontend's lib/, so a change there needs a new build too)."""
+    index = build / "index.html"
+    return index.is_file() and index.stat().st_mtime >= _newest_source_mtime()
+
+
 @pytest.fixture(scope="session")
 def svelte_build() -> Path:
-    """frontends/svelte/build, built with ``npm ci && npm run build`` when it is missing."""
+    """frontends/svelte/build, (re)built with ``npm ci && npm run build`` when it is missing or
+    older than its sources."""
     build = SVELTE_DIR / "build"
-    if (build / "index.html").is_file():
+    if svelte_build_is_current(build):
         return build
     if not (SVELTE_DIR / "package.json").is_file():
         pytest.fail(f"the Svelte frontend is missing: no {SVELTE_DIR / 'package.json'}")
@@ -102,7 +127,12 @@ def svelte_build() -> Path:
     if npm is None:
         pytest.fail("npm is not installed, so the Svelte frontend cannot be built "
                     "(install Debian's nodejs and npm, or run .ci/run)")
-    for step in (["ci", "--no-audit", "--no-fund"], ["run", "build"]):
+    steps = [["run", "build"]]
+    installed = SVELTE_DIR / "node_modules" / ".package-lock.json"
+    lock = SVELTE_DIR / "package-lock.json"
+    if not installed.is_file() or installed.stat().st_mtime < lock.stat().st_mtime:
+        steps.insert(0, ["ci", "--no-audit", "--no-fund"])
+    for step in steps:
         done = subprocess.run([npm, *step], cwd=SVELTE_DIR, capture_output=True, text=True,
                               timeout=BUILD_DEADLINE_S, check=False)
         if done.returncode != 0:
@@ -180,6 +210,17 @@ def browser(playwright_driver: Playwright) -> Iterator[Browser]:
         yield browser
     finally:
         browser.close()
+
+
+@pytest.fixture
+def alice(browser: Browser, pgcall_url: str) -> Iterator[Person]:
+    """A page of its own (own context, own identity) on the test's pgcall."""
+    yield from open_person(browser, pgcall_url, "alice")
+
+
+@pytest.fixture
+def bob(browser: Browser, pgcall_url: str) -> Iterator[Person]:
+    yield from open_person(browser, pgcall_url, "bob")
 
 
 @pytest.fixture(scope="session")

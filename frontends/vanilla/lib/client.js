@@ -3,12 +3,16 @@
  *
  * Owns: the token (storage key `pgcall/token`, sent as `?token=`, replaced by whatever the
  * `identity` message carries, §5), an optional join secret (`pgcall/secret`, sent as `&secret=`),
+ * the remembered nicknames of people seen before (`pgcall/names`, so chat can name them after
+ * they leave),
  * reconnecting with exponential backoff (0.5 s doubling to 10 s, with jitter) — except after
  * close code 4001 (another tab took over this identity: we show it and do not fight back) and
  * 4003 (a secret is required: the UI asks for one and calls setSecret) — and dispatching events:
  *   `status` {status, code, reason, retryInMs}  status ∈ connecting|open|reconnecting|replaced|
  *                                                need-secret|closed
- *   `state`  {table}        any change of identity / users / messages / calls / settings
+ *   `state`  {table, op, row, old}  any change of identity / users / messages / calls /
+ *                           settings; `op` is the message type (snapshot|insert|update|delete),
+ *                           or `clear` with `rows` when a disconnect forgets our calls
  *   `ack`    {req_type}     `error` {req_type, message}    `media` {kind, header, payload}
  * Does not own: applying rows (state.js), framing (protocol.js), media (media.js), the DOM.
  */
@@ -18,6 +22,7 @@ import { RelayState } from './state.js';
 
 export const TOKEN_KEY = 'pgcall/token';
 export const SECRET_KEY = 'pgcall/secret';
+export const NAMES_KEY = 'pgcall/names';
 export const CLOSE_REPLACED = 4001; // §4.7: "Replaced by new connection"
 export const CLOSE_SECRET_REQUIRED = 4003;
 const BACKOFF_FIRST_MS = 500;
@@ -50,6 +55,7 @@ export class RelayClient extends EventTarget {
     this.connected = false;
     this.status = 'closed';
     this.malformed = 0; // server messages that failed to decode
+    this._loadNames();
   }
 
   get identity() { return this._state.identity; }
@@ -65,6 +71,8 @@ export class RelayClient extends EventTarget {
   activeCall() { return this._state.activeCall(); }
   peerOf(call) { return this._state.peerOf(call); }
   callOf(identity) { return this._state.callOf(identity); }
+  /** The current nickname, or the last one seen for someone who left; null if never seen. */
+  nicknameOf(identity) { return this._state.nicknameOf(identity); }
 
   /** Open the connection (idempotent); keeps reconnecting until close(). */
   connect() {
@@ -132,7 +140,8 @@ export class RelayClient extends EventTarget {
         return;
       default: {
         const table = this._state.apply(msg);
-        if (table) this._emit('state', { table });
+        if (this._state.namesChanged) this._saveNames();
+        if (table) this._emit('state', { table, op: msg.type, row: msg.row, old: msg.old });
       }
     }
   }
@@ -180,7 +189,8 @@ export class RelayClient extends EventTarget {
   _onClosed(code, reason) {
     this.connected = false;
     // The server deletes every call of a departed identity (§6), so ours are gone.
-    if (this._state.clearCalls()) this._emit('state', { table: 'call_sessions' });
+    const calls = this._state.clearCalls();
+    if (calls.length) this._emit('state', { table: 'call_sessions', op: 'clear', rows: calls });
     if (code === CLOSE_REPLACED) {
       this._wanted = false;
       this._setStatus('replaced', { code, reason });
@@ -222,6 +232,25 @@ export class RelayClient extends EventTarget {
 
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _loadNames() {
+    let pairs;
+    try {
+      pairs = JSON.parse(this._load(NAMES_KEY) ?? '[]');
+    } catch {
+      return; // unreadable: start afresh
+    }
+    if (!Array.isArray(pairs)) return;
+    for (const pair of pairs) {
+      if (Array.isArray(pair)) this._state.rememberName(pair[0], pair[1]);
+    }
+    this._state.namesChanged = false;
+  }
+
+  _saveNames() {
+    this._state.namesChanged = false;
+    this._store(NAMES_KEY, JSON.stringify([...this._state.names]));
   }
 
   _load(key) {

@@ -3,12 +3,15 @@
  *
  * Owns: applying snapshot / insert / update / delete messages to `users` (Map by identity),
  * `messages` (array sorted ascending by BigInt(id), last 250 kept), `calls` (Map by session_id)
- * and `settings` (the media_settings row with numbers), plus the call helpers derived from them.
+ * and `settings` (the media_settings row with numbers), plus the call helpers derived from them;
+ * `names`, the last nickname seen for every identity, kept after the user leaves so chat can
+ * still name them (bounded, most recently seen last).
  * Deletes use the primary key found in `old` (§4.5). Pure: no I/O, no DOM, no timers.
  * Does not own: the socket, the token or reconnecting (client.js).
  */
 
 export const CHAT_LIMIT = 250;
+export const NAMES_LIMIT = 500; // remembered nicknames of people who may have left
 
 /** pgcall's defaults (protocol.md intro); used for columns a server does not have (R variant). */
 export const DEFAULT_SETTINGS = Object.freeze({
@@ -50,6 +53,24 @@ export class RelayState {
     this.calls = new Map();
     this.settings = null;
     this.settingsError = null;
+    this.names = new Map(); // identity -> last non-empty nickname, oldest first
+    this.namesChanged = false; // set when `names` changed; the owner clears it after saving
+  }
+
+  /** The user's nickname now, else the last one seen for them, else null. */
+  nicknameOf(identity) {
+    const nick = this.users.get(identity)?.nickname;
+    return nick || this.names.get(identity) || null;
+  }
+
+  /** Learn (or refresh) a nickname; keeps the NAMES_LIMIT most recently seen. */
+  rememberName(identity, nickname) {
+    if (typeof identity !== 'string' || typeof nickname !== 'string' || !nickname) return;
+    if (this.names.get(identity) === nickname) return;
+    this.names.delete(identity);
+    this.names.set(identity, nickname);
+    while (this.names.size > NAMES_LIMIT) this.names.delete(this.names.keys().next().value);
+    this.namesChanged = true;
   }
 
   /** Apply one control message; returns the table it changed, or null if it was not state. */
@@ -69,11 +90,11 @@ export class RelayState {
     }
   }
 
-  /** Forget what the server deletes when we disconnect (§6: our calls). */
+  /** Forget what the server deletes when we disconnect (§6: our calls); returns their rows. */
   clearCalls() {
-    const had = this.calls.size > 0;
+    const rows = [...this.calls.values()];
     this.calls.clear();
-    return had;
+    return rows;
   }
 
   incomingCall() {
@@ -141,6 +162,7 @@ export class RelayState {
         if (typeof row.identity !== 'string') return false;
         const nickname = typeof row.nickname === 'string' ? row.nickname.trim() : '';
         this.users.set(row.identity, { ...row, nickname });
+        this.rememberName(row.identity, nickname);
         return true;
       }
       case 'chat_messages': {

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { RelayClient, SECRET_KEY, TOKEN_KEY } from '../lib/client.js';
+import { NAMES_KEY, RelayClient, SECRET_KEY, TOKEN_KEY } from '../lib/client.js';
 import { decodeMessage, encodeControl, encodeMedia } from '../lib/protocol.js';
-import { CHAT_LIMIT } from '../lib/state.js';
+import { CHAT_LIMIT, NAMES_LIMIT } from '../lib/state.js';
 
 const ME = 'a'.repeat(64);
 const BOB = 'b'.repeat(64);
@@ -175,6 +175,53 @@ test('calls: incoming, outgoing, active, peer, busy, and delete by old.session_i
   assert.ok(client.callOf(BOB));
 });
 
+test('state events carry the operation and the rows, so deletes can be told apart', () => {
+  const { client, events } = withIdentity();
+  const row = call('s1', ME, BOB);
+  client.handleControl({ type: 'insert', table: 'call_sessions', row });
+  client.handleControl({ type: 'delete', table: 'call_sessions', old: row });
+  const details = events.filter((e) => e.type === 'state' && e.detail.table === 'call_sessions').map((e) => e.detail);
+  assert.deepEqual(details.map((d) => d.op), ['insert', 'delete']);
+  assert.deepEqual(details[0].row, row);
+  assert.deepEqual(details[1].old, row);
+});
+
+test('nicknames outlive their users: chat can still name people who left', () => {
+  const storage = new MemoryStorage();
+  const { client } = makeClient({ storage });
+  client.handleControl({ type: 'identity', identity: ME, token: 't' });
+  client.handleControl({ type: 'snapshot', table: 'users', rows: [user(ME, 'me'), user(BOB, 'Bob')] });
+  client.handleControl({ type: 'update', table: 'users', row: user(BOB, 'Bobby'), old: user(BOB, 'Bob') });
+  client.handleControl({ type: 'delete', table: 'users', old: user(BOB, 'Bobby') });
+  assert.equal(client.users.has(BOB), false);
+  assert.equal(client.nicknameOf(BOB), 'Bobby', 'the last nickname they had');
+  assert.equal(client.nicknameOf(CAROL), null, 'never seen');
+  // An empty nickname does not overwrite a known one; a new snapshot does not forget.
+  client.handleControl({ type: 'insert', table: 'users', row: user(CAROL, '') });
+  client.handleControl({ type: 'snapshot', table: 'users', rows: [user(ME, 'me')] });
+  assert.equal(client.nicknameOf(BOB), 'Bobby');
+  assert.equal(client.nicknameOf(CAROL), null);
+  // Remembered across page loads, and a broken stored value is ignored.
+  assert.deepEqual(JSON.parse(storage.getItem(NAMES_KEY)), [[ME, 'me'], [BOB, 'Bobby']]);
+  assert.equal(makeClient({ storage }).client.nicknameOf(BOB), 'Bobby');
+  storage.setItem(NAMES_KEY, '{not json');
+  assert.equal(makeClient({ storage }).client.nicknameOf(BOB), null);
+});
+
+test('remembered nicknames are bounded, the least recently seen go first', () => {
+  const storage = new MemoryStorage();
+  const { client } = makeClient({ storage });
+  const id = (i) => i.toString(16).padStart(64, '0');
+  const rows = [];
+  for (let i = 0; i < NAMES_LIMIT + 10; i++) rows.push(user(id(i), `user ${i}`));
+  client.handleControl({ type: 'snapshot', table: 'users', rows });
+  assert.equal(client.nicknameOf(id(5)), 'user 5', 'still online');
+  client.handleControl({ type: 'snapshot', table: 'users', rows: [] });
+  assert.equal(client.nicknameOf(id(5)), null, 'forgotten once over the limit');
+  assert.equal(client.nicknameOf(id(NAMES_LIMIT + 9)), `user ${NAMES_LIMIT + 9}`);
+  assert.equal(JSON.parse(storage.getItem(NAMES_KEY)).length, NAMES_LIMIT);
+});
+
 test('media_settings: numbers, defaults for missing columns, invalid values, delete', () => {
   const { client } = withIdentity();
   const row = {
@@ -295,6 +342,8 @@ test('4001 (replaced by another tab) is shown and not fought; calls are cleared 
   ws.serverClose(4001, 'Replaced by new connection');
   assert.equal(client.connected, false);
   assert.equal(client.activeCall(), null);
+  const cleared = events.filter((e) => e.type === 'state' && e.detail.op === 'clear').at(-1).detail;
+  assert.deepEqual(cleared.rows.map((r) => r.session_id), ['s1'], 'the forgotten calls are told');
   assert.equal(timers.timers.length, 0, 'no reconnect scheduled');
   const status = events.filter((e) => e.type === 'status').at(-1).detail;
   assert.deepEqual(status, { status: 'replaced', code: 4001, reason: 'Replaced by new connection' });

@@ -1,12 +1,16 @@
 // Runs the shared media runtime (CallMedia from the vanilla frontend's media.js) for the active
-// call, and exposes what the call view shows: talking, mute, camera-off, stats.
+// call, and exposes what the call view shows: talking, mute, camera-off, screen sharing, the
+// peer's video state, connection quality, the device menus, stats.
 //
 // Owns: starting one CallMedia when a call becomes active and stopping it when the call ends,
-// passing settings changes on, the page's one MediaStats object, published as window.pgcallStats
-// (browser tests read its counters, which add up over all calls of the page, as in the vanilla
-// app), and the rows of the stats overlay. Does not own: capture, encoding,
-// playback or the jitter buffer (all in the shared modules), nor the markup.
+// passing settings changes on, the camera/microphone menus (shared devices.js: lists, remembered
+// choice), the page's one MediaStats object, published as window.pgcallStats (browser tests read
+// its counters, which add up over all calls of the page, as in the vanilla app) and the current
+// CallMedia as window.pgcallMedia, and the rows of the stats overlay. Does not own: capture,
+// encoding, playback, the jitter buffer, the quality verdict or the peer's video state (all in
+// the shared modules), nor the markup.
 
+import { deviceOptions, loadDeviceChoice, saveDeviceChoice, selectedDevice } from '$vanilla/devices.js';
 import { CallMedia } from '$vanilla/media.js';
 import { MediaStats } from '$vanilla/stats.js';
 import { DEFAULT_SETTINGS } from '$vanilla/state.js';
@@ -15,21 +19,35 @@ export class CallRuntime {
   talking = $state(false);
   muted = $state(false);
   cameraOff = $state(false);
-  hasRemoteVideo = $state(false);
+  sharing = $state(false);
+  remoteVideo = $state('waiting'); // waiting | on | off | none (voice call)
+  quality = $state.raw({ level: 'idle', reasons: [] });
+  cameras = $state.raw([]); // [{id, label}]
+  microphones = $state.raw([]);
+  cameraId = $state('');
+  microphoneId = $state('');
   statsRows = $state.raw([]);
 
   #media = null;
   #sessionId = null;
   #statsTimer = null;
+  #devices = [];
 
   constructor({ onError } = {}) {
     this.onError = onError ?? (() => {});
     this.stats = new MediaStats();
-    publish(this.stats);
+    publish('pgcallStats', this.stats);
+    globalThis.navigator?.mediaDevices?.addEventListener?.('devicechange', () => {
+      if (this.#media) this.refreshDevices();
+    });
   }
 
   get sessionId() {
     return this.#sessionId;
+  }
+
+  get screenShareSupported() {
+    return CallMedia.screenShareSupported;
   }
 
   /**
@@ -42,10 +60,6 @@ export class CallRuntime {
     this.talking = false;
     this.muted = false;
     this.cameraOff = false;
-    this.hasRemoteVideo = false;
-    if (remoteVideo) {
-      remoteVideo.onload = () => (this.hasRemoteVideo = true);
-    }
     const media = new CallMedia({
       client,
       call,
@@ -54,20 +68,31 @@ export class CallRuntime {
       localVideo,
       stats: this.stats,
       onTalking: (on) => (this.talking = on),
-      onError: (message) => this.onError(message)
+      onError: (message) => this.onError(message),
+      onChange: () => this.#mirror(media),
+      cameraId: loadDeviceChoice(storage(), 'videoinput'),
+      microphoneId: loadDeviceChoice(storage(), 'audioinput')
     });
     this.#media = media;
-    media.start().catch((err) => {
-      if (this.#media === media) this.onError(`Media failed to start: ${err?.message ?? err}`);
-    });
+    publish('pgcallMedia', media);
+    this.#mirror(media);
+    media.start().then(
+      () => this.#media === media && this.refreshDevices(),
+      (err) => {
+        if (this.#media === media) this.onError(`Media failed to start: ${err?.message ?? err}`);
+      }
+    );
   }
 
   stop() {
     if (this.#media) this.#media.stop();
     this.#media = null;
+    publish('pgcallMedia', null);
     this.#sessionId = null;
     this.talking = false;
-    this.hasRemoteVideo = false;
+    this.sharing = false;
+    this.remoteVideo = 'waiting';
+    this.quality = { level: 'idle', reasons: [] };
     this.statsRows = [];
   }
 
@@ -85,6 +110,45 @@ export class CallRuntime {
     this.#media?.setCameraOff(this.cameraOff);
   }
 
+  /** Start or stop sharing the screen; must run from a click. */
+  async toggleScreenShare() {
+    const media = this.#media;
+    if (!media) return;
+    if (media.sharing) {
+      media.stopScreenShare();
+      return;
+    }
+    try {
+      await media.startScreenShare();
+    } catch (err) {
+      this.onError(`Screen sharing failed: ${err?.message ?? err}`);
+    }
+  }
+
+  /** Re-read the device lists (labels appear once the browser has given access). */
+  async refreshDevices() {
+    try {
+      this.#devices = await navigator.mediaDevices.enumerateDevices();
+    } catch {
+      this.#devices = [];
+    }
+    this.#mirrorDevices();
+  }
+
+  /** Use (and remember) another camera ('videoinput') or microphone ('audioinput'). */
+  async chooseDevice(kind, deviceId) {
+    saveDeviceChoice(storage(), kind, deviceId);
+    const media = this.#media;
+    if (!media) return;
+    try {
+      if (kind === 'videoinput') await media.setCamera(deviceId);
+      else await media.setMicrophone(deviceId);
+    } catch (err) {
+      this.onError(`Cannot use that ${kind === 'videoinput' ? 'camera' : 'microphone'}: ${err?.message ?? err}`);
+    }
+    this.#mirrorDevices();
+  }
+
   /** Refresh the overlay rows every `everyMs` while `on`; returns a stop function. */
   watchStats(everyMs = 500) {
     const refresh = () => (this.statsRows = this.#media ? formatSummary(this.stats.summary(performance.now())) : []);
@@ -93,10 +157,32 @@ export class CallRuntime {
     this.#statsTimer = setInterval(refresh, everyMs);
     return () => clearInterval(this.#statsTimer);
   }
+
+  #mirror(media) {
+    if (this.#media !== media) return;
+    this.sharing = media.sharing;
+    this.remoteVideo = media.remoteVideoState;
+    if (media.quality.level !== this.quality.level || media.quality.reasons.join() !== this.quality.reasons.join()) {
+      this.quality = media.quality;
+    }
+    this.#mirrorDevices();
+  }
+
+  #mirrorDevices() {
+    const media = this.#media;
+    this.cameras = deviceOptions(this.#devices, 'videoinput');
+    this.microphones = deviceOptions(this.#devices, 'audioinput');
+    this.cameraId = selectedDevice(this.cameras, media?.deviceInUse('videoinput') ?? '', loadDeviceChoice(storage(), 'videoinput'));
+    this.microphoneId = selectedDevice(this.microphones, media?.deviceInUse('audioinput') ?? '', loadDeviceChoice(storage(), 'audioinput'));
+  }
 }
 
-function publish(stats) {
-  if (typeof window !== 'undefined') window.pgcallStats = stats;
+function storage() {
+  return globalThis.localStorage ?? null;
+}
+
+function publish(name, value) {
+  if (typeof window !== 'undefined') window[name] = value;
 }
 
 const kb = (bytes) => `${(bytes / 1024).toFixed(1)} KB`;
@@ -109,6 +195,7 @@ export function formatSummary(s) {
     { key: 'videoFpsReceived', label: 'Video received', value: `${fps(s.videoFpsReceived)} fps` },
     { key: 'videoAvgSentBytes', label: 'Frame size out', value: `${kb(s.videoLastSentBytes)} (avg ${kb(s.videoAvgSentBytes)})` },
     { key: 'videoAvgReceivedBytes', label: 'Frame size in', value: `${kb(s.videoLastReceivedBytes)} (avg ${kb(s.videoAvgReceivedBytes)})` },
+    { key: 'videoSentSize', label: 'Picture out / in', value: `${s.videoSentSize.join('×')} / ${s.videoReceivedSize.join('×')}` },
     { key: 'audioFpsSent', label: 'Audio sent', value: `${fps(s.audioFpsSent)} fr/s` },
     { key: 'audioFpsReceived', label: 'Audio received', value: `${fps(s.audioFpsReceived)} fr/s` },
     { key: 'jitterDepthMs', label: 'Jitter buffer', value: `${s.jitterDepthMs} ms` },

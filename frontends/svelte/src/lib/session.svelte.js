@@ -2,13 +2,18 @@
 //
 // Owns: creating the RelayClient (the vanilla frontend's client.js: socket, token, reconnect,
 // state tables), mirroring its state into runes after every `state` event, the connection status
-// text, the calls the user has just dismissed, the toasts, and the control messages the UI sends
-// (protocol.md section 3). Does not own: the protocol, the state tables or the media runtime
-// (those are the shared modules under frontends/vanilla/lib) or any markup.
+// text, the calls the user has just dismissed, the toasts, the call notices ("Declined",
+// "No answer", "Missed call", "Call ended · 03:12", decided by the shared calls.js), and the
+// control messages the UI sends (protocol.md section 3). Does not own: the protocol, the state
+// tables or the media runtime (those are the shared modules under frontends/vanilla/lib) or any
+// markup.
 
+import { CallTracker, noticeText } from '$vanilla/calls.js';
 import { RelayClient } from '$vanilla/client.js';
+import { shortId } from './format.js';
 
 const TOAST_MS = 6000;
+const NOTICE_MS = 8000;
 
 /** ws:// or wss:// on the page's own origin; pgcall accepts the upgrade on any path. */
 export function relayUrl(loc = window.location) {
@@ -35,16 +40,23 @@ export class RelaySession {
   active = $state.raw(null);
 
   toasts = $state([]);
+  notice = $state.raw(null); // {id, kind, peer, title, detail} of the last call that ended
 
   #dismissed = new Set(); // session ids the user declined, cancelled or hung up locally
   #toastId = 0;
   #settingsError = null;
+  #tracker = new CallTracker();
+  #noticeTimer = null;
+  #pollTimer = null;
 
   constructor({ url = relayUrl(), storage = globalThis.localStorage } = {}) {
     this.client = new RelayClient({ url, storage });
     // The same handle the vanilla app exposes, for browser tests and for debugging.
     if (typeof window !== 'undefined') window.pgcallClient = this.client;
-    this.client.addEventListener('state', () => this.#sync());
+    this.client.addEventListener('state', (ev) => {
+      if (ev.detail.table === 'call_sessions') this.#track(ev.detail);
+      this.#sync();
+    });
     this.client.addEventListener('status', (ev) => this.#onStatus(ev.detail));
     this.client.addEventListener('error', (ev) => {
       const { req_type: reqType, message } = ev.detail;
@@ -81,6 +93,25 @@ export class RelaySession {
     return call ? this.client.peerOf(call) : null;
   }
 
+  /**
+   * The name to show for an identity: the nickname, the last one they had if they left, else
+   * the short id. Reads `users`, so a template calling it updates when anyone is renamed.
+   */
+  nameOf(identity) {
+    void this.users;
+    return this.client.nicknameOf(identity) || shortId(identity);
+  }
+
+  /** How long an active call has lasted (ms), on the clock both sides share. */
+  elapsedMs(call, nowMs = Date.now()) {
+    return this.#tracker.elapsedMs(call, nowMs);
+  }
+
+  dismissNotice() {
+    clearTimeout(this.#noticeTimer);
+    this.notice = null;
+  }
+
   // --- control messages (protocol.md section 3) -------------------------------------------
 
   setNickname(nickname) {
@@ -107,6 +138,7 @@ export class RelaySession {
   end(call) {
     if (this.#send({ type: 'end_call', session_id: call.session_id })) this.#dismiss(call);
   }
+
 
   setSecret(secret) {
     this.client.setSecret(secret);
@@ -137,7 +169,32 @@ export class RelaySession {
   #dismiss(call) {
     // Clear the dialog or call view at once; the delete event confirms it a moment later.
     this.#dismissed.add(call.session_id);
+    this.#tracker.endedLocally(call.session_id);
     this.#sync();
+  }
+
+  #track(detail) {
+    this.#show(this.#tracker.observe(detail, this.client.identity, Date.now()));
+    this.#schedulePoll();
+  }
+
+  #schedulePoll() {
+    clearTimeout(this.#pollTimer);
+    const due = this.#tracker.nextDueMs(Date.now());
+    if (due === null) return;
+    this.#pollTimer = setTimeout(() => {
+      this.#show(this.#tracker.poll(Date.now(), (identity) => this.client.users.has(identity)));
+      this.#schedulePoll();
+    }, due + 1);
+  }
+
+  #show(notices) {
+    for (const n of notices) {
+      const { title, detail } = noticeText(n, (identity) => this.nameOf(identity));
+      this.notice = { id: n.sessionId + n.kind, kind: n.kind, peer: n.peer, title, detail };
+      clearTimeout(this.#noticeTimer);
+      this.#noticeTimer = setTimeout(() => (this.notice = null), NOTICE_MS);
+    }
   }
 
   #visible(call) {
@@ -156,6 +213,8 @@ export class RelaySession {
     this.incoming = this.#visible(c.incomingCall());
     this.outgoing = this.#visible(c.outgoingCall());
     this.active = this.#visible(c.activeCall());
+    // A new call makes the last one's notice stale.
+    if (this.notice && (this.incoming || this.outgoing || this.active)) this.dismissNotice();
     // A broken media_settings row (section 8.1) is worth one notice; calls then use defaults.
     if (c.settingsError && c.settingsError !== this.#settingsError) {
       this.toast(`${c.settingsError}; using default media settings.`, { title: 'media_settings', level: 'info' });
