@@ -55,7 +55,9 @@ class ConnectionLimits:
     are used up."""
 
     def __init__(self, now: float, video_fps: float = 15.0, audio_fps: float = 20.0) -> None:
-        rates = dict(LIMITS, video=media_rate(video_fps), audio=media_rate(audio_fps))
+        # A room's thumbnails (every second camera frame) have a bucket of their own.
+        rates = dict(LIMITS, video=media_rate(video_fps), thumb=media_rate(video_fps / 2),
+                     audio=media_rate(audio_fps))
         self.buckets = {name: TokenBucket(rate, now) for name, rate in rates.items()}
         self.strikes = TokenBucket(STRIKES, now)
         self.exhausted = False

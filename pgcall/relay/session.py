@@ -161,7 +161,8 @@ class Session:
 
     async def _media(self, media: protocol.Media | RoomMedia, now: float) -> None:
         req_type = protocol.MEDIA_REQ_TYPES[media.kind]
-        if not self.limits.allow(media.kind, now):
+        bucket = "thumb" if media.header.get("layer") == "thumb" else media.kind
+        if not self.limits.allow(bucket, now):
             return self._refused(req_type)
         hub = self.ctx.hub
         if isinstance(media, RoomMedia):
