@@ -18,7 +18,13 @@ import trio
 
 from .config import Config
 from .db.framewriter import FrameWriter
-from .db.instances import claim_instance, clean_dead_instances, new_instance_id, run_keeper
+from .db.instances import (
+    claim_instance,
+    clean_dead_instances,
+    new_instance_id,
+    run_cleaner,
+    run_keeper,
+)
 from .db.reaper import run_reaper
 from .db.rooms import RoomStore
 from .db.store import Store
@@ -126,7 +132,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
         try:
             await claim_instance(keeper, instance_id)
             await clean_dead_instances(keeper, instance_id)
-            hub, status = Hub(), ReplicationStatus()
+            hub, status = Hub(instance_id), ReplicationStatus()
 
             async def websocket(up: Upgraded) -> None:
                 await run_session(ctx, up.ws, up.token)
@@ -144,7 +150,15 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             tls = None if config.certfile is None else tls_context(config.certfile,
                                                                     config.keyfile)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(run_keeper, dsn, instance_id, keeper)
+                store = ctx.store
+
+                async def reclaim() -> None:
+                    for identity in list(hub.owners):
+                        await store.connect_user(identity)
+
+                nursery.start_soon(partial(run_keeper, dsn, instance_id, keeper,
+                                           on_reclaimed=reclaim))
+                nursery.start_soon(run_cleaner, pool, instance_id)
                 nursery.start_soon(frames.run)
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
                 nursery.start_soon(partial(run_reaper, pool, config.retain_s,

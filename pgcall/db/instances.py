@@ -1,8 +1,9 @@
 """This pgcall's claim on the users it serves, and clean-up after pgcalls that crashed.
 
 Owns: the instance id, the session-level advisory lock that proves the instance alive (held by a
-dedicated connection), and removing users and calls of instances whose lock is free (they
-crashed) while leaving live pgcalls' rows and ``is_ai`` users alone (protocol.md 9.5).
+dedicated connection), and removing users, calls and room memberships of instances whose lock
+is free (they crashed, or lost their database) while leaving live pgcalls' rows and ``is_ai``
+users alone (protocol.md 9.5): at start-up and every second while running.
 Does not own: per-user presence rows (``store``).
 """
 
@@ -11,14 +12,18 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from ..pg.conn import PgConnection, PgError, transaction
+from ..pg.pool import Pool
 from .rooms import leave_all
 from .store import CALL_LOCK
 
 log = logging.getLogger("pgcall.instances")
+
+CLEAN_EVERY_S = 1.0  # how often a live pgcall looks for dead ones
 
 
 # The users an instance ($1) owns, other than external ones such as an AI agent.
@@ -66,10 +71,25 @@ async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
     return removed
 
 
+async def run_cleaner(pool: Pool, instance_id: int, interval_s: float = CLEAN_EVERY_S) -> None:
+    """Clean up after dead pgcalls while this one runs, every ``interval_s``: a relay killed
+    with its users online is gone for everyone within a few seconds. Never returns."""
+    while True:
+        await trio.sleep(interval_s)
+        try:
+            async with pool.connection() as conn:
+                await clean_dead_instances(conn, instance_id)
+        except PgError as exc:
+            log.debug("clean-up of dead instances skipped: %s", exc)
+
+
 async def run_keeper(dsn: str, instance_id: int, first: PgConnection,
-                     retry_s: float = 1.0) -> None:
+                     retry_s: float = 1.0,
+                     on_reclaimed: Callable[[], Awaitable[None]] | None = None) -> None:
     """Hold the liveness lock for ever: when the keeper connection dies (PostgreSQL restarted,
-    connection cut), reconnect and claim again. Never returns."""
+    connection cut), reconnect and claim again, then ``on_reclaimed`` (the users this pgcall
+    serves are registered again: another pgcall may have cleaned them up meanwhile, taking
+    this one for dead). Never returns."""
     conn: PgConnection | None = first
     while True:
         if conn is None:
@@ -77,6 +97,8 @@ async def run_keeper(dsn: str, instance_id: int, first: PgConnection,
                 conn = await PgConnection.connect(dsn)
                 await claim_instance(conn, instance_id)
                 log.info("instance lock re-claimed after a lost connection")
+                if on_reclaimed is not None:
+                    await on_reclaimed()
             except PgError as exc:
                 if conn is not None:
                     conn.close()

@@ -76,17 +76,22 @@ class Store:
 
     async def disconnect_user(self, identity: str) -> None:
         """Delete the user's calls, then the user (protocol.md 6), in one transaction; the
-        user also leaves its room (a room left empty ends)."""
+        user also leaves its room (a room left empty ends). Only while this pgcall still
+        serves the user: a newer connection of the same identity on another pgcall has taken
+        the user over, and keeps it."""
         from .rooms import leave_all
 
         async with transaction(self.pool) as conn:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", [CALL_LOCK])
+            mine = await conn.execute(
+                "DELETE FROM pgcall_presence WHERE identity = $1 AND instance_id = $2 "
+                "RETURNING 1", [identity, self.instance_id])
+            if not mine.rows:
+                return
             await conn.execute("DELETE FROM call_sessions WHERE caller = $1 OR callee = $1",
                                [identity])
             await leave_all(conn, "$1", [identity])
             await conn.execute("DELETE FROM users WHERE identity = $1", [identity])
-            await conn.execute("DELETE FROM pgcall_presence WHERE identity = $1 "
-                               "AND instance_id = $2", [identity, self.instance_id])
 
     # -- control messages: each returns None on success or pg-relay's error string -------------
 

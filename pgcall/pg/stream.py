@@ -56,6 +56,8 @@ SNAPSHOT_QUERIES = {
     "room_members": "SELECT * FROM room_members",
     "room_invites": "SELECT * FROM room_invites",
     "room_messages": "SELECT * FROM room_messages ORDER BY id DESC LIMIT 5000",
+    # Which pgcall serves whom (sql/0003): never sent to clients.
+    "pgcall_presence": "SELECT * FROM pgcall_presence",
 }
 
 

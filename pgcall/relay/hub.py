@@ -55,7 +55,8 @@ class HubStats:
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, instance_id: int | None = None) -> None:
+        self.instance_id = instance_id  # this pgcall's (db.instances), None in tests
         self.mirror = Mirror()
         self.subscribers: dict[str, Subscriber] = {}  # who receives events, by identity
         self.owners: dict[str, Subscriber] = {}  # the connection that owns each identity here
@@ -126,12 +127,26 @@ class Hub:
                     self._route_frame(frame_kind, change.row)
             elif change.table in STATE_TABLES:
                 self._route_state(change)
+            elif change.table == "pgcall_presence":
+                self._presence(change)
             elif change.table in rooms.ROOM_TABLES:
                 new, old = self.mirror.apply(change)
                 self.rooms.state_change(change.table, change.op, new, old)
             elif (room_kind := rooms.FRAME_TABLES.get(change.table)) is not None:
                 if change.op == "insert" and change.row is not None:
                     self._route_room_frame(room_kind, change.row)
+
+    def _presence(self, change: Change) -> None:
+        """Which pgcall serves whom. A newer connection of an identity served here, made on
+        another pgcall, replaces the one here (close 4001), as a second connection on this
+        one would."""
+        new, _ = self.mirror.apply(change)
+        if new is None or self.instance_id is None:
+            return
+        if int(new["instance_id"]) != self.instance_id:
+            owner = self.owners.get(new["identity"])
+            if owner is not None:
+                owner.replace()
 
     def _route_room_frame(self, kind: str, row: dict[str, Any]) -> None:
         stamp = self.inflight.pop((kind, str(row["room_id"]), row["from_id"], row["seq"]), None)
