@@ -61,7 +61,8 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     p = parser
     p.add_argument("--url", default="ws://127.0.0.1:9000",
                    help="pgcall (or pg-relay) WebSocket URL (default ws://127.0.0.1:9000)")
-    p.add_argument("--calls", type=_positive(int), default=1, help="video calls (2 clients each)")
+    p.add_argument("--calls", type=_positive(int), default=1, metavar="N",
+                   help="video calls to run at once, 2 clients each (default 1)")
     p.add_argument("--duration", type=_positive(float), default=10.0, metavar="SECONDS",
                    help="how long each call streams (default 10)")
     p.add_argument("--fps", type=_positive(float), default=15.0,
@@ -72,13 +73,14 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                    help=f"also send audio, {AUDIO_FPS} frames/s of 1600 bytes (default on)")
     p.add_argument("--ramp", type=_non_negative, default=0.0, metavar="SECONDS",
                    help="spread the call start-ups over this long (default 0)")
-    p.add_argument("--procs", type=_positive(int), default=1,
+    p.add_argument("--procs", type=_positive(int), default=1, metavar="N",
                    help="worker processes to spread the calls over (default 1: this one)")
-    p.add_argument("--min-fps", type=_positive(float), default=None,
+    p.add_argument("--min-fps", type=_positive(float), default=None, metavar="FPS",
                    help="PASS needs every video stream at least this (default fps - 0.5)")
-    p.add_argument("--max-p99-ms", type=_positive(float), default=100.0,
+    p.add_argument("--max-p99-ms", type=_positive(float), default=100.0, metavar="MS",
                    help="PASS needs video p99 latency at most this (default 100)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as one JSON object instead of text")
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -183,11 +185,24 @@ def format_report(s: Summary) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pgcall bench",
-                                     description="Load-test a pg-relay server with video calls.")
+BENCH_DESCRIPTION = (
+    "Load-test a pgcall or pg-relay server: run video calls between pairs of WebSocket "
+    "clients, stamp each frame with its send time, and report latency, frame rates and "
+    "losses, then PASS or FAIL against --min-fps and --max-p99-ms.")
+BENCH_EPILOG = (f"Exit status: {EXIT_PASS} PASS, {EXIT_FAIL} FAIL (a criterion was missed), "
+                "2 bad options, 130 interrupted.")
+
+
+def build_bench_parser() -> argparse.ArgumentParser:
+    """The parser of ``pgcall bench``."""
+    parser = argparse.ArgumentParser(prog="pgcall bench", usage="pgcall bench [options]",
+                                     description=BENCH_DESCRIPTION, epilog=BENCH_EPILOG)
     add_bench_options(parser)
-    return run_bench(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_bench(build_bench_parser().parse_args(argv))
 
 
 if __name__ == "__main__":
