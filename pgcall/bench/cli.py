@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -56,10 +57,18 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _ws_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"must be a WebSocket URL such as ws://127.0.0.1:9000, not {text!r}")
+    return text
+
+
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``pgcall bench`` (see ``--help``)."""
     p = parser
-    p.add_argument("--url", default="ws://127.0.0.1:9000",
+    p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:9000",
                    help="pgcall (or pg-relay) WebSocket URL (default ws://127.0.0.1:9000)")
     p.add_argument("--calls", type=_positive(int), default=1, metavar="N",
                    help="video calls to run at once, 2 clients each (default 1)")

@@ -319,3 +319,14 @@ def _readme_options() -> set[str]:
 def test_readme_options_table_matches_help() -> None:
     in_help = {s for a in _actions(build_parser({})) for s in a.option_strings}
     assert _readme_options() == in_help | {"--help"}
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:9000", "ws://"])
+def test_bench_refuses_what_is_not_a_websocket_url(url: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_args(["bench", "--url", url], {})
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: pgcall bench [options]")
+    assert "--url" in err and "ws://127.0.0.1:9000" in err
