@@ -28,12 +28,13 @@ from .db.instances import (
 from .db.reaper import run_reaper
 from .db.rooms import RoomStore
 from .db.store import Store
-from .pg.binaries import find_bindir
+from .pg.binaries import find_installs
 from .pg.checks import check_server
 from .pg.conn import PgConnection, PgError, open_connection
 from .pg.embedded import open_embedded
 from .pg.migrate import migrate
 from .pg.pool import Pool, open_pool
+from .preflight import CannotListen
 from .relay.hub import Hub
 from .relay.replication import PostgresSource, ReplicationStatus, run_replication
 from .relay.session import CLOSE_GOING_AWAY, SessionContext, run_session
@@ -72,9 +73,9 @@ async def open_database(config: Config) -> AsyncIterator[str]:
     """The DSN of a checked, migrated database: the embedded one, or the one given."""
     async with contextlib.AsyncExitStack() as stack:
         if config.embedded:
-            bindir = find_bindir(config.path_env)
+            installs = find_installs(config.path_env, config.pg_bindir)
             pg = await stack.enter_async_context(
-                open_embedded(config.data_dir, bindir, run_as=config.pg_user))
+                open_embedded(config.data_dir, installs, run_as=config.pg_user))
             dsn = pg.dsn
         else:
             assert config.dsn is not None
@@ -110,7 +111,10 @@ async def serve(config: Config, shutdown: trio.Event | None = None, *,
     """Run pgcall until ``shutdown`` is set (then close clients with 1001) or cancelled."""
     root = frontend_root(config.frontend)
     # Bind first: a busy port is reported before the database is started.
-    sock = listening_socket(config.host, config.port)
+    try:
+        sock = listening_socket(config.host, config.port)
+    except OSError as exc:
+        raise CannotListen(config.host, config.port, exc) from exc
     with contextlib.closing(sock):
         await _serve(config, root, sock, shutdown if shutdown is not None else trio.Event(),
                      task_status)
@@ -164,7 +168,10 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                 nursery.start_soon(partial(run_reaper, pool, config.retain_s,
                                            deleted=metrics.reaped))
                 url = await nursery.start(door.serve, sock, tls)
-                log.info("pgcall ready on %s (frontend %s)", url, root)
+                version = "PostgreSQL {}.{}".format(*divmod(keeper.server_version, 10000))
+                database = (f"embedded {version} in {config.data_dir}" if config.embedded
+                            else f"{version} given by --dsn")
+                log.info("pgcall ready on %s (frontend %s; %s)", url, root, database)
                 task_status.started(Running(url=url, dsn=dsn))
                 await shutdown.wait()
                 await close_clients(hub, CLOSE_GOING_AWAY, "Server shutting down", 1.5)

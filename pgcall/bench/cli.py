@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TextIO
 
@@ -76,15 +77,23 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _ws_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"must be a WebSocket URL such as ws://127.0.0.1:9000, not {text!r}")
+    return text
+
+
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``pgcall bench`` (see ``--help``)."""
     p = parser
-    p.add_argument("--url", default="ws://127.0.0.1:9000",
+    p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:9000",
                    help="pgcall (or pg-relay) WebSocket URL (default ws://127.0.0.1:9000)")
     load = p.add_mutually_exclusive_group()
-    load.add_argument("--calls", type=_positive(int), default=1,
-                      help="video calls (2 clients each; default 1)")
-    load.add_argument("--rooms", type=_positive(int), default=None,
+    load.add_argument("--calls", type=_positive(int), default=1, metavar="N",
+                      help="video calls to run at once, 2 clients each (default 1)")
+    load.add_argument("--rooms", type=_positive(int), default=None, metavar="R",
                       help="video rooms of --room-size members instead of calls")
     p.add_argument("--duration", type=_positive(float), default=10.0, metavar="SECONDS",
                    help="how long each call or room streams (default 10)")
@@ -98,17 +107,18 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                         "speaker by it)")
     p.add_argument("--ramp", type=_non_negative, default=0.0, metavar="SECONDS",
                    help="spread the start-ups of calls or rooms over this long (default 0)")
-    p.add_argument("--procs", type=_positive(int), default=1,
+    p.add_argument("--procs", type=_positive(int), default=1, metavar="N",
                    help="worker processes to spread the calls or rooms over (default 1: this "
                         "one)")
-    p.add_argument("--min-fps", type=_positive(float), default=None,
+    p.add_argument("--min-fps", type=_positive(float), default=None, metavar="FPS",
                    help="PASS needs every video stream at least this (default fps - 0.5); "
                         "in rooms, the speaker's full layer, and everyone's in rooms of 4 or "
                         "fewer")
-    p.add_argument("--max-p99-ms", type=_positive(float), default=100.0,
+    p.add_argument("--max-p99-ms", type=_positive(float), default=100.0, metavar="MS",
                    help="PASS needs video p99 latency (in rooms, the speaker's) at most this "
                         "(default 100)")
-    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as one JSON object instead of text")
     r = p.add_argument_group("rooms", "with --rooms: one member speaks at a time, in turns")
     r.add_argument("--room-size", type=_room_size, default=16, metavar="K",
                    help="members per room, 2-100 (default 16)")
@@ -264,12 +274,24 @@ def format_report(s: Summary) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pgcall bench",
-                                     description="Load-test a pg-relay server with video calls, "
-                                                 "or a pgcall with video rooms.")
+BENCH_DESCRIPTION = (
+    "Load-test a pgcall or pg-relay server: run video calls between pairs of WebSocket "
+    "clients (or, with --rooms, pgcall's video rooms), stamp each frame with its send time, "
+    "and report latency, frame rates and losses, then PASS or FAIL against the thresholds.")
+BENCH_EPILOG = (f"Exit status: {EXIT_PASS} PASS, {EXIT_FAIL} FAIL (a criterion was missed), "
+                "2 bad options, 130 interrupted.")
+
+
+def build_bench_parser() -> argparse.ArgumentParser:
+    """The parser of ``pgcall bench``."""
+    parser = argparse.ArgumentParser(prog="pgcall bench", usage="pgcall bench [options]",
+                                     description=BENCH_DESCRIPTION, epilog=BENCH_EPILOG)
     add_bench_options(parser)
-    return run_bench(parser.parse_args(argv))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_bench(build_bench_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Owns: the data directory lock, ``initdb`` (once), starting ``postgres`` with logical replication
 on a private Unix socket, waiting for readiness and stopping it on every way out.
-Does not own: the schema (``migrate``) or where the binaries are (``binaries``).
+Does not own: the schema (``migrate``) or where the binaries are (``binaries``), though it
+picks, among the installations found, the one the data directory's cluster needs.
 
 Readiness is read from the server's own log ("ready to accept connections"), which we pipe
 through ourselves: no polling, no fixed sleeps. The server runs in its own session so that a
@@ -22,13 +23,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
 import trio
 
-from .binaries import server_user
+from .binaries import BinariesNotFound, PgInstall, choose, install_at, server_user, user_can_run
+from .bundled import stage_copy
 
 log = logging.getLogger("pgcall.pg")
 
@@ -62,10 +64,26 @@ class EmbeddedPostgres:
     socket_dir: Path
     cluster_dir: Path
     pid: int
+    bindir: Path | None = None  # the bin/ the server runs from
+
+
+def _make_data_dir(data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise EmbeddedError(f"the data directory {data_dir} is a file, not a directory; "
+                            "pass another --data-dir") from None
+    except OSError as exc:
+        raise EmbeddedError(f"cannot create the data directory {data_dir}: {exc.strerror}; "
+                            "pass another --data-dir") from None
 
 
 def _lock_data_dir(data_dir: Path) -> int:
-    fd = os.open(data_dir / "pgcall.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(data_dir / "pgcall.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise EmbeddedError(f"cannot write in the data directory {data_dir}: {exc.strerror}; "
+                            "pass another --data-dir") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -140,31 +158,54 @@ async def _watch_log(stream: trio.abc.ReceiveStream, logfile: Path,
                     log.warning("postgres: %s", line.decode(errors="replace"))
 
 
+def _runnable_bindir(install: PgInstall, data_dir: Path, user: str | None) -> Path:
+    """``install``'s bin/ if ``user`` can run it; else, for the bundled server, a copy it can."""
+    if all(user_can_run(install.bindir / name, user) for name in ("initdb", "postgres")):
+        return install.bindir
+    if install.bundled:
+        try:
+            return stage_copy(install.bindir, data_dir)
+        except OSError as exc:
+            raise EmbeddedError(f"cannot copy the bundled PostgreSQL into {data_dir}: "
+                                f"{exc}") from None
+    raise BinariesNotFound(
+        f"the embedded PostgreSQL runs as user {user!r}, which cannot run the programs in "
+        f"{install.bindir}: let it read and enter every directory above them, or pass "
+        "another --pg-bindir"
+    )
+
+
 @contextlib.asynccontextmanager
 async def open_embedded(
     data_dir: Path,
-    bindir: Path,
+    bindir: Path | Sequence[PgInstall],
     *,
     run_as: str = "postgres",
     extra_settings: dict[str, str] | None = None,
 ) -> AsyncIterator[EmbeddedPostgres]:
-    """Run PostgreSQL on ``data_dir`` for the duration of the ``async with`` block."""
+    """Run PostgreSQL on ``data_dir`` for the duration of the ``async with`` block.
+
+    ``bindir`` is a bin/ directory, or the installations found in order of preference: a new
+    cluster gets the first, an existing one the first of its major version.
+    """
     data_dir = data_dir.absolute()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    installs = [install_at(bindir)] if isinstance(bindir, Path) else list(bindir)
+    _make_data_dir(data_dir)
     lock_fd = _lock_data_dir(data_dir)
     try:
         user = server_user(run_as)
         _chown(data_dir, user)
         _check_reachable(data_dir, user)
         cluster = data_dir / "pg"
+        server_bin = _runnable_bindir(choose(installs, cluster), data_dir, user)
         if not (cluster / "PG_VERSION").exists():
             log.info("creating the embedded PostgreSQL cluster in %s", cluster)
-            await _initdb(bindir, cluster, user)
+            await _initdb(server_bin, cluster, user)
         # A short, private socket directory: socket paths must stay under 107 bytes.
         socket_dir = Path(tempfile.mkdtemp(prefix="pgcall-"))
         _chown(socket_dir, user)
         try:
-            async with _running(bindir, cluster, socket_dir, user, data_dir,
+            async with _running(server_bin, cluster, socket_dir, user, data_dir,
                                 {**SERVER_SETTINGS, **(extra_settings or {})}) as server:
                 yield server
         finally:
@@ -233,11 +274,11 @@ async def _running(bindir: Path, cluster: Path, socket_dir: Path, user: str | No
                 last = (tail[-1] if tail else b"exited").decode(errors="replace")
                 raise EmbeddedError(f"the embedded PostgreSQL did not start: {last}")
             who = f" as user {user!r}" if user else ""
-            log.info("embedded PostgreSQL %s running%s (pid %d, socket %s)",
-                     cluster, who, proc.pid, socket_dir)
+            log.debug("embedded PostgreSQL %s running%s from %s (pid %d, socket %s)",
+                      cluster, who, bindir, proc.pid, socket_dir)
             yield EmbeddedPostgres(
                 dsn=f"host={socket_dir} dbname=postgres user={SUPERUSER}",
-                socket_dir=socket_dir, cluster_dir=cluster, pid=proc.pid,
+                socket_dir=socket_dir, cluster_dir=cluster, pid=proc.pid, bindir=bindir,
             )
             nursery.cancel_scope.cancel()
     finally:

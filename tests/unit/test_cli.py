@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pgcall import __version__
-from pgcall.cli import config_from_args, parse_args
+from pgcall.bench.cli import build_bench_parser
+from pgcall.cli import build_parser, config_from_args, parse_args
 from pgcall.config import Config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -223,3 +227,106 @@ def test_bad_argument_as_a_subprocess() -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("usage: pgcall")
     assert "Traceback" not in proc.stderr
+
+
+def test_version_after_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_args(["serve", "--version"], {})
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pgcall {__version__}"
+
+
+def test_one_usage_line_with_and_without_serve(capsys: pytest.CaptureFixture[str]) -> None:
+    bare = usage_error(["--bogus"], capsys).splitlines()[0]
+    serve = usage_error(["serve", "--bogus"], capsys).splitlines()[0]
+    assert bare == serve == "usage: pgcall [serve] [options]"
+
+
+def _help_of(*argv: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pgcall", *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_help_lists_version_and_bench() -> None:
+    text = _help_of("--help")
+    assert text == _help_of("serve", "--help")
+    assert "--version" in text
+    assert "pgcall bench [options]" in text and "Exit status:" in text
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return [a for a in parser._actions if a.option_strings and "-h" not in a.option_strings]
+
+
+@pytest.mark.parametrize("make", [lambda: build_parser({}), build_bench_parser],
+                         ids=["serve", "bench"])
+def test_every_option_has_a_sentence(make: Callable[[], argparse.ArgumentParser]) -> None:
+    for action in _actions(make()):
+        assert action.help and len(action.help.split()) >= 3, action.option_strings
+
+
+def test_bench_help_gives_defaults_and_exit_codes() -> None:
+    text = " ".join(_help_of("bench", "--help").split())
+    assert text.startswith("usage: pgcall bench [options]")
+    assert "Load-test" in text
+    assert "--calls N video calls to run at once, 2 clients each (default 1)" in text
+    assert "Exit status: 0 PASS, 1 FAIL" in text
+
+
+def test_dsn_help_says_what_runs_without_it() -> None:
+    text = " ".join(_help_of("--help").split())
+    assert "without it, pgcall runs an embedded PostgreSQL of its own in --data-dir" in text
+
+
+# -- --pg-bindir -------------------------------------------------------------------------------
+
+
+def _fake_bindir(path: Path, *names: str) -> Path:
+    path.mkdir(parents=True)
+    for name in names:
+        (path / name).write_text("#!/bin/sh\n")
+        (path / name).chmod(0o755)
+    return path
+
+
+def test_pg_bindir_reaches_the_config(as_user: Path, tmp_path: Path) -> None:
+    bindir = _fake_bindir(tmp_path / "bin", "initdb", "postgres")
+    assert config_of(["--pg-bindir", str(bindir)]).pg_bindir == bindir
+    assert config_of([]).pg_bindir is None
+
+
+def test_pg_bindir_without_the_server(capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
+    bindir = _fake_bindir(tmp_path / "bin", "initdb")
+    err = usage_error(["--pg-bindir", str(bindir)], capsys)
+    assert "--pg-bindir" in err and "initdb and postgres" in err
+
+
+# -- the README's options table ------------------------------------------------------------------
+
+
+def _readme_options() -> set[str]:
+    """The options in the first column of the README's Options table."""
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("## Options"):]
+    table = table[:table.index("\n\n", table.index("| option"))]
+    first_column = [row.split("|")[1] for row in table.splitlines()[2:]]
+    return {option for cell in first_column for option in re.findall(r"--[a-z][a-z0-9-]*", cell)}
+
+
+def test_readme_options_table_matches_help() -> None:
+    in_help = {s for a in _actions(build_parser({})) for s in a.option_strings}
+    assert _readme_options() == in_help | {"--help"}
+
+
+@pytest.mark.parametrize("url", ["notaurl", "http://127.0.0.1:9000", "ws://"])
+def test_bench_refuses_what_is_not_a_websocket_url(url: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse_args(["bench", "--url", url], {})
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: pgcall bench [options]")
+    assert "--url" in err and "ws://127.0.0.1:9000" in err
