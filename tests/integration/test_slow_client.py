@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -45,8 +45,8 @@ class RecordingHub(Hub):
 
     made: ClassVar[list[Hub]] = []
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
         RecordingHub.made.append(self)
 
 
