@@ -21,6 +21,8 @@ Rules, by type (OIDs from the ``pg_type`` catalog, PostgreSQL docs §8 and ``pg_
   truncated, not rounded. A naive datetime (timestamp without time zone) is taken as UTC.
 * uuid → lower-case 8-4-4-4-12. bool → true/false. text, varchar, name, char, bpchar → string.
 * bytea → base64 (pg-relay's change events do this; no state table has bytea).
+* arrays of the types above (pgcall's own tables have text[]) → a JSON array of their
+  elements, each encoded as above.
 * None → null; any other type → ``str(value)``.
 """
 
@@ -104,6 +106,11 @@ def _finite_or_none(x: float) -> float | None:
     return x + 0.0 if math.isfinite(x) else None
 
 
+# Array types (pg_type.typarray) whose elements are encoded as above: a JSON array.
+ARRAY_ELEMENTS = {1009: 25, 1015: 1043, 1016: INT8_OID, 1007: INT4_OID, 1005: INT2_OID,
+                  2951: UUID_OID, 1000: BOOL_OID}
+
+
 def encode_value(type_oid: int, value: object) -> object:
     """The JSON-ready value pg-relay sends for `value` of a column of type `type_oid`."""
     if value is None:
@@ -126,6 +133,9 @@ def encode_value(type_oid: int, value: object) -> object:
         return str(value)
     if type_oid == BYTEA_OID:
         return base64.b64encode(value).decode("ascii")  # type: ignore[arg-type]
+    element = ARRAY_ELEMENTS.get(type_oid)
+    if element is not None and isinstance(value, list | tuple):
+        return [encode_value(element, v) for v in value]
     return str(value)
 
 

@@ -9,6 +9,7 @@ timeout on the test's own pool instead of waiting the real 30 s.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import trio
@@ -166,8 +167,10 @@ async def _replies_until_closed(client: Client, wanted: int) -> list[dict[str, A
 async def test_chat_burst_is_rate_limited(server: str) -> None:
     with trio.fail_after(DEADLINE_S):
         async with open_client(server) as a:
-            for i in range(200):
-                await a.send_control({"type": "send_message", "text": f"m{i}"})
+            # The server may close (4029) before the last ones are sent: checked below.
+            with contextlib.suppress(ConnectionClosed):
+                for i in range(200):
+                    await a.send_control({"type": "send_message", "text": f"m{i}"})
             got = await _replies_until_closed(a, 200)
     burst = int(LIMITS["chat"].burst)
     acks = [r for r in got if r["type"] == "ack"]
