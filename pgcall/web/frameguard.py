@@ -38,12 +38,13 @@ class FrameGuard:
         self._head = bytearray()  # the frame header received so far (incomplete)
         self._skip = 0  # payload bytes of the current frame still to come
         self._message = 0  # data bytes of the message being assembled
+        self._in_message = False  # a data message has begun and its final frame not passed
         self._ends_message = False  # the current frame is the final frame of a data message
 
     @property
     def mid_message(self) -> bool:
         """True while a frame, or a message fragmented over several frames, is incomplete."""
-        return bool(self._head) or self._skip > 0 or self._message > 0
+        return bool(self._head) or self._skip > 0 or self._in_message
 
     def feed(self, data: bytes | bytearray | memoryview) -> Oversize | None:
         view = memoryview(data).cast("B")
@@ -74,6 +75,7 @@ class FrameGuard:
             if opcode != _CONTINUATION:
                 self._message = 0
             self._message += self._skip
+            self._in_message = True  # even if all its frames are empty: it is unfinished
             if self._message > self.max_message:
                 return Oversize(self._message, self.max_message)
             self._ends_message = fin
@@ -84,7 +86,7 @@ class FrameGuard:
     def _frame_passed(self) -> None:
         if self._ends_message:
             self._message = 0
-            self._ends_message = False
+            self._in_message = self._ends_message = False
 
 
 def header_length(head: bytes | bytearray) -> int:

@@ -108,6 +108,9 @@ CASES = [
     Case("zero-length messages", 0, [binary(b""), frame(TEXT, b""), binary(b"")]),
     Case("zero-length fragments", 0,
          [binary(b"", fin=False), cont(b"", fin=False), frame(PING, b""), cont(b"")]),
+    Case("a message of empty fragments is unfinished", 0,
+         [binary(b"", fin=False), cont(b"", fin=False), cont(b"", fin=False)],
+         mid_message=True),
     Case("one byte after zero-length frames", 0, [binary(b""), binary(b"x")], (1, 1)),
     # control frames never count, whatever they declare (wsproto refuses them over 125)
     Case("a close frame", 0, [frame(CLOSE, b"\x03\xe8")]),
