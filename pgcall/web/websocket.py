@@ -45,7 +45,8 @@ CLOSE_POLICY = 1008
 class WebSocketClosed(Exception):
     """The connection is over. ``reason`` says why in a few words (for the log and metrics):
     ``closed`` (the peer's close frame), ``eof``, ``protocol`` (wsproto refused a frame),
-    ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed)."""
+    ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed),
+    ``close_timeout`` (the peer did not answer our close frame in time)."""
 
     def __init__(self, reason: str, code: int | None = None, detail: str = "") -> None:
         super().__init__(reason, code, detail)
@@ -212,12 +213,14 @@ class ServerWebSocket:
             if frames:
                 with trio.move_on_after(self.limits.close_timeout_s):
                     await self.send_raw(frames)
-            with trio.move_on_after(self.limits.close_timeout_s):
+            with trio.move_on_after(self.limits.close_timeout_s) as waited:
                 if self._reading:  # the reading task will see the peer's close frame
                     await self._peer_closed.wait()
                 else:  # nobody reads: drain until it comes (messages meanwhile are dropped)
                     while not self._peer_closed.is_set():
                         await self.receive()
+            if waited.cancelled_caught and self.closed_by is None:
+                self.closed_by = "close_timeout"
         except (WebSocketClosed, LocalProtocolError):
             pass
         finally:
