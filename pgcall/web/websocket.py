@@ -72,6 +72,10 @@ class ServerWebSocket:
         # wsproto events of the data received, not yet handed out (or the guard's refusal)
         self._pending: list[Any] = []
         self._reading = False  # a task is inside receive()
+        # close() from the writer drains the socket when the reader is not inside receive();
+        # the reader may be busy with the last message and come back meanwhile: whoever
+        # reads holds this, so that two tasks never read the stream at once.
+        self._receive_lock = trio.StrictFIFOLock()
 
     @property
     def open(self) -> bool:
@@ -104,7 +108,8 @@ class ServerWebSocket:
             deadline = min(deadline, self._message_started + limits.message_timeout_s)
         with trio.move_on_at(deadline):
             try:
-                data = await self.stream.receive_some(limits.receive_chunk)
+                async with self._receive_lock:
+                    data = await self.stream.receive_some(limits.receive_chunk)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
             if not data:
