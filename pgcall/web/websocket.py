@@ -151,7 +151,9 @@ class ServerWebSocket:
             return message
         if isinstance(event, Ping):
             if self.open:
-                self._control.append(self._ws.send(event.response()))
+                # Only the latest pong is owed (RFC 6455 §5.5.3): a peer that pings and does
+                # not read cannot make them pile up. While open, _control holds only pongs.
+                self._control[:] = [self._ws.send(event.response())]
                 self.on_control()
             return None
         if isinstance(event, Pong):
