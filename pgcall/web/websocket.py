@@ -60,7 +60,9 @@ class ServerWebSocket:
         self._ws = conn
         self.limits = limits or WsLimits()
         self._guard = FrameGuard(self.limits.max_message)
-        self._parts: list[bytes] = []
+        # A message that came in several events (fragments, or TCP reads), joined as it comes:
+        # its size is bounded by the guard, whatever the number of frames.
+        self._parts = bytearray()
         self._message_started = 0.0
         self._control: list[bytes] = []  # framed pongs (and our close reply) for the writer
         self.on_control: Callable[[], None] = lambda: None
@@ -143,10 +145,12 @@ class ServerWebSocket:
             data = event.data.encode() if isinstance(event, TextMessage) else event.data
             if not self.open:
                 return None  # we are closing: what the peer sends meanwhile is dropped
-            self._parts.append(data)
+            if event.message_finished and not self._parts:
+                return data  # the whole message in one event: no copy
+            self._parts += data
             if not event.message_finished:
                 return None
-            message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            message = bytes(self._parts)
             self._parts.clear()
             return message
         if isinstance(event, Ping):
