@@ -48,6 +48,7 @@ from tests.wsframes import (
     binary,
     close_frame,
     frame,
+    upgrade_request,
 )
 
 from .fakes import FakeStore, control, insert, settings, snapshot, txn, update, user
@@ -459,3 +460,20 @@ async def test_frames_sent_with_the_upgrade_request_are_read_as_frames(
         assert peer.messages()[-1] == b'\x00{"type":"ack","req_type":"send_message"}'
         assert peer.of(Pong) == [(0.0, Pong(b"p"))]
         assert server.store.called("send_message") == [(server.session().identity, "early")]
+
+
+@pytest.mark.parametrize("target", ["//[", "//[::1/?token=x", "//a]b/"])
+async def test_a_target_that_is_no_url_is_refused_with_400(
+        target: str, autojump_clock: Any) -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    server = Server(LIMITS)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server.handle, server_end)
+        await client_end.send_all(upgrade_request(path=target))
+        answer = b""
+        while chunk := await client_end.receive_some(65536):
+            answer += chunk
+        await server.done.wait()
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert server.door.stats.failures == {}
+    assert server.ws is None
