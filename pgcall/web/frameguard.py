@@ -40,6 +40,7 @@ class FrameGuard:
         self._message = 0  # data bytes of the message being assembled
         self._in_message = False  # a data message has begun and its final frame not passed
         self._ends_message = False  # the current frame is the final frame of a data message
+        self.frames = 0  # frame headers seen (of any kind), for the socket's frame budget
 
     @property
     def mid_message(self) -> bool:
@@ -68,6 +69,7 @@ class FrameGuard:
 
     def _header_complete(self) -> Oversize | None:
         head, self._head = self._head, bytearray()
+        self.frames += 1
         fin, opcode = bool(head[0] & 0x80), head[0] & 0x0F
         self._skip = payload_length(head)
         self._ends_message = False

@@ -42,11 +42,15 @@ CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 
 
+class FrameFlood:
+    """More frames than the frame budget allows (``WsLimits.frames_per_s``)."""
+
+
 class WebSocketClosed(Exception):
     """The connection is over. ``reason`` says why in a few words (for the log and metrics):
     ``closed`` (the peer's close frame), ``eof``, ``protocol`` (wsproto refused a frame),
     ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed),
-    ``close_timeout`` (the peer did not answer our close frame in time)."""
+    ``close_timeout`` (the peer did not answer our close frame in time), ``frame_flood``."""
 
     def __init__(self, reason: str, code: int | None = None, detail: str = "") -> None:
         super().__init__(reason, code, detail)
@@ -78,6 +82,9 @@ class ServerWebSocket:
         # the reader may be busy with the last message and come back meanwhile: whoever
         # reads holds this, so that two tasks never read the stream at once.
         self._receive_lock = trio.StrictFIFOLock()
+        # The frame budget: a token bucket, counted from the guard's frame headers.
+        self._frame_tokens = self.limits.frames_burst
+        self._frames_counted = 0
 
     @property
     def open(self) -> bool:
@@ -126,9 +133,9 @@ class ServerWebSocket:
     def _take(self, data: bytes | bytearray) -> None:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
         now = trio.current_time()
-        self.last_heard = now
+        elapsed, self.last_heard = now - self.last_heard, now
         was_mid = self._guard.mid_message
-        verdict = self._guard.feed(data)
+        verdict = self._guard.feed(data) or self._over_frame_budget(elapsed)
         if verdict is not None:
             self._pending.append(verdict)  # the rest of this message is never read
             return
@@ -137,10 +144,19 @@ class ServerWebSocket:
         self._ws.receive_data(data)  # type: ignore[arg-type]  # bytearray works
         self._pending.extend(self._ws.events())
 
+    def _over_frame_budget(self, elapsed: float) -> FrameFlood | None:
+        limits = self.limits
+        new, self._frames_counted = self._guard.frames - self._frames_counted, self._guard.frames
+        self._frame_tokens = min(limits.frames_burst,
+                                 self._frame_tokens + elapsed * limits.frames_per_s) - new
+        return FrameFlood() if self._frame_tokens < 0 else None
+
     def _event(self, event: Any) -> bytes | None:
         if isinstance(event, Oversize):
             raise self._refuse("too_big", CLOSE_TOO_BIG,
                                f"Message larger than {event.limit} bytes")
+        if isinstance(event, FrameFlood):
+            raise self._refuse("frame_flood", CLOSE_POLICY, "Too many frames")
         if isinstance(event, Message):
             data = event.data.encode() if isinstance(event, TextMessage) else event.data
             if not self.open:

@@ -129,6 +129,7 @@ def test_whole(case: Case) -> None:
     assert guard.feed(case.data) == case.verdict
     if case.verdict is None:
         assert guard.mid_message is case.mid_message
+        assert guard.frames == len(case.frames)  # every header counted, of any kind
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

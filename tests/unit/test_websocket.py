@@ -247,12 +247,12 @@ async def test_pongs_owed_to_a_peer_that_does_not_read_do_not_pile_up(
     # the latest, and only that is kept.
     pair = trio.testing.lockstep_stream_pair
     async with connected(pair=pair, read=False) as (peer, server):  # type: ignore[arg-type]
-        pings = b"".join(frame(PING, b"%09d" % i + b"x" * 100) for i in range(3000))
+        pings = b"".join(frame(PING, b"%09d" % i + b"x" * 100) for i in range(900))
         await peer.stream.send_all(pings)
         await trio.testing.wait_all_tasks_blocked()
         assert server.ws is not None
         owed = server.ws.take_control()
-        assert owed == b"\x8a\x6d" + b"000002999" + b"x" * 100  # one pong: the latest
+        assert owed == b"\x8a\x6d" + b"000000899" + b"x" * 100  # one pong: the latest
         async with trio.open_nursery() as nursery:  # now read, and close
             nursery.start_soon(peer.run)
             await peer.send(CloseConnection(1000))
@@ -439,7 +439,7 @@ async def test_an_oversized_message_closes_with_1009_and_the_rest_is_never_read(
 @pytest.mark.parametrize("opcode", [BINARY, TEXT])
 async def test_a_message_in_one_byte_fragments_is_bounded_by_the_limit(
         opcode: int, autojump_clock: Any) -> None:
-    async with connected(WsLimits(max_message=2000)) as (peer, _):
+    async with connected(WsLimits(max_message=2000, frames_burst=10_000)) as (peer, _):
         await snapshot_read(peer)
         frames = [frame(opcode, b"\x00", fin=False)]
         frames += [frame(CONTINUATION, b" ", fin=False)] * 1998
@@ -477,3 +477,39 @@ async def test_a_target_that_is_no_url_is_refused_with_400(
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert server.door.stats.failures == {}
     assert server.ws is None
+
+
+# -- the frame budget ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flood", [
+    [frame(PING, b"x" * 125)] * 1001,
+    [frame(0xA, b"")] * 1001,  # unsolicited pongs get no answer, but cost the same
+    [binary(b"\x00", fin=False)] + [frame(CONTINUATION, b" ", fin=False)] * 1000,
+], ids=["pings", "pongs", "one-byte fragments"])
+async def test_more_frames_at_once_than_the_budget_closes_with_1008(
+        flood: list[bytes], autojump_clock: Any) -> None:
+    async with connected() as (peer, server):
+        await snapshot_read(peer)
+        assert LIMITS.frames_burst == 1000 and LIMITS.frames_per_s == 500
+        await peer.send(b"".join(flood))
+        eof = await peer.wait_eof()
+        assert peer.closes() == [(0.0, 1008, "Too many frames")]
+        assert eof == 0.0
+        await server.done.wait()
+    assert server.door.stats.failures == {"frame_flood": 1}
+
+
+async def test_frames_within_the_budget_are_fine(autojump_clock: Any) -> None:
+    # 450 frames a second for 10 s (pings, and a message in fragments), under 500/s.
+    async with connected() as (peer, server):
+        await snapshot_read(peer)
+        for tick in range(100):
+            burst = [frame(PING, b"%d" % tick)] * 35
+            burst += [binary(b"\x00", fin=False), *[frame(CONTINUATION, b" ", fin=False)] * 8,
+                      frame(CONTINUATION, b"}")]
+            await peer.send(b"".join(burst))
+            await trio.sleep(0.1)
+        await peer.wait(lambda: len(peer.messages()) == 6 + 100)  # a reply to each message
+        assert peer.closes() == [] and not server.done.is_set()
+        assert len(peer.of(Pong)) >= 100
