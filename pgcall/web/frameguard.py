@@ -41,6 +41,9 @@ class FrameGuard:
         self._in_message = False  # a data message has begun and its final frame not passed
         self._ends_message = False  # the current frame is the final frame of a data message
         self.frames = 0  # frame headers seen (of any kind), for the socket's frame budget
+        # Times the stream came back between messages (a message, or a control frame outside
+        # one, ended): the socket's message deadline starts again from the next byte.
+        self.boundaries = 0
 
     @property
     def mid_message(self) -> bool:
@@ -89,6 +92,8 @@ class FrameGuard:
         if self._ends_message:
             self._message = 0
             self._in_message = self._ends_message = False
+        if not self._in_message:
+            self.boundaries += 1
 
 
 def header_length(head: bytes | bytearray) -> int:

@@ -134,12 +134,14 @@ class ServerWebSocket:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
         now = trio.current_time()
         elapsed, self.last_heard = now - self.last_heard, now
-        was_mid = self._guard.mid_message
+        was_mid, boundaries = self._guard.mid_message, self._guard.boundaries
         verdict = self._guard.feed(data) or self._over_frame_budget(elapsed)
         if verdict is not None:
             self._pending.append(verdict)  # the rest of this message is never read
             return
-        if not was_mid and self._guard.mid_message:
+        if self._guard.mid_message and (not was_mid or self._guard.boundaries != boundaries):
+            # The unfinished message began in this chunk: a steady stream read in chunks
+            # that each end inside a message is not one slow message.
             self._message_started = now
         self._ws.receive_data(data)  # type: ignore[arg-type]  # bytearray works
         self._pending.extend(self._ws.events())

@@ -206,3 +206,17 @@ def test_mid_message_follows_the_frames(opcode: int) -> None:
     last = cont(x(5))
     assert guard.feed(last[:-1]) is None and guard.mid_message  # payload still to come
     assert guard.feed(last[-1:]) is None and not guard.mid_message
+
+
+def test_boundaries_count_the_returns_to_between_messages() -> None:
+    guard = FrameGuard(1000)
+    assert guard.boundaries == 0
+    guard.feed(binary(x(10)) + frame(PING, b""))  # a message, a control frame outside one
+    assert guard.boundaries == 2
+    guard.feed(binary(x(5), fin=False) + frame(PING, b"p") + cont(x(5), fin=False))
+    assert guard.boundaries == 2  # inside a fragmented message: no boundary
+    last = cont(x(5))
+    guard.feed(last[:-1])
+    assert guard.boundaries == 2
+    guard.feed(last[-1:])
+    assert guard.boundaries == 3

@@ -513,3 +513,21 @@ async def test_frames_within_the_budget_are_fine(autojump_clock: Any) -> None:
         await peer.wait(lambda: len(peer.messages()) == 6 + 100)  # a reply to each message
         assert peer.closes() == [] and not server.done.is_set()
         assert len(peer.of(Pong)) >= 100
+
+
+async def test_a_steady_stream_read_mid_message_every_time_is_not_slow(
+        autojump_clock: Any) -> None:
+    # A client streaming without pause, read in chunks that each end inside a message (as
+    # a busy server reads 64 KiB at a time): every message finishes in well under 10 s, so
+    # the message deadline must follow each new message, not the first one of the stream.
+    async with connected() as (peer, server):
+        await snapshot_read(peer)
+        peer.answer_pings = False  # a pong now would land inside a half-sent frame
+        message = binary(b"\x00" + b" " * 98)
+        half = len(message) // 2
+        await peer.send(message[:half])
+        for _ in range(60):  # 30 s
+            await trio.sleep(0.5)
+            await peer.send(message[half:] + message[:half])
+        await peer.wait(lambda: len(peer.messages()) == 6 + 60)
+        assert peer.closes() == [] and not server.done.is_set()
