@@ -1,0 +1,78 @@
+"""Fuzzing a running pgcall (a process of its own) while a healthy call goes on.
+
+Hostile clients draw, from a seeded ``random.Random``, one case after another (see
+``fuzzcases``): malformed WebSocket frames of every kind, malformed opening handshakes,
+malformed pg-relay messages, and valid but hostile requests aimed at the healthy call. They
+keep coming for as long as the healthy call streams (``pgcall bench``: 15 fps of video both
+ways, and audio). Then:
+
+* pgcall is still running (and, at the end of the session, exits 0 on SIGTERM);
+* the healthy call was served throughout: every frame in order, nothing foreign in it, no
+  request of its refused, at least 14.5 fps each way (the bench's own report);
+* no hostile client got anything it may not (``Fuzzer.inspect``): no media but its own
+  partner's, no call but its own, never the healthy one;
+* pgcall's resident memory stayed bounded, and its log holds no error and no traceback.
+
+A few seconds in CI. ``PGCALL_FUZZ_SECONDS`` runs it longer (the healthy call streams that
+long), ``PGCALL_FUZZ_SEED`` draws other cases (a failure names the seed, the worker and the
+case, which replays its inputs; timing on a busy machine may still differ).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import trio
+
+from .fuzzcases import ALL_CASES, Fuzzer, Target
+from .pgcallproc import PgcallProcess, RssSampler, healthy_call
+from .test_observability import scrape_metrics
+
+SECONDS = float(os.environ.get("PGCALL_FUZZ_SECONDS", "4"))
+SEED = int(os.environ.get("PGCALL_FUZZ_SEED", "20261129"))
+WORKERS = 3  # hostile clients at a time
+CASE_DEADLINE_S = 20.0  # a case waits at most a few seconds for each answer; this is a backstop
+RSS_GROWTH_MAX = 30 * 1024 * 1024  # bounded, not a performance figure
+
+
+async def worker(fz: Fuzzer, index: int, stop: trio.Event) -> None:
+    rng = random.Random(f"{SEED}-{index}")
+    names = sorted(ALL_CASES)
+    iteration = 0
+    while not stop.is_set():
+        name = rng.choice(names)
+        fz.trace.append(f"seed {SEED} worker {index} case {iteration}: {name}")
+        with trio.fail_after(CASE_DEADLINE_S):
+            await ALL_CASES[name](fz, random.Random(rng.getrandbits(64)), name)
+        fz.runs[name] += 1
+        iteration += 1
+
+
+async def test_fuzz_beside_a_healthy_call(pgcall_process: PgcallProcess) -> None:
+    proc = pgcall_process
+    with trio.fail_after(SECONDS + 120):
+        async with healthy_call(proc, SECONDS) as call, trio.open_nursery() as nursery:
+            fz = Fuzzer(proc.ws, Target(call.session_id, call.caller, call.callee))
+            sampler = RssSampler(proc)
+            nursery.start_soon(sampler.run)
+            started = trio.current_time()
+            async with trio.open_nursery() as workers:
+                for i in range(WORKERS):
+                    workers.start_soon(worker, fz, i, call.done)
+            elapsed = trio.current_time() - started
+            nursery.cancel_scope.cancel()
+    total = sum(fz.runs.values())
+    print(f"fuzz: seed {SEED}, {total} cases in {elapsed:.1f} s ({total / elapsed:.1f}/s), "
+          f"RSS growth {sampler.growth / 1e6:.1f} MB; healthy call "
+          f"{call.result['fps']['min']:.1f} fps, p99 {call.result['latency_ms']['p99']} ms; "
+          f"{dict(sorted(fz.runs.items()))}")
+    assert proc.running, f"pgcall exited with {proc.proc.returncode}:\n{proc.log()}"
+    assert fz.violations == [], fz.violations[:20]
+    call.check()
+    assert sampler.growth < RSS_GROWTH_MAX, (sampler.before, sampler.peak)
+    assert proc.problems() == [], "\n".join(proc.problems()[:40] + fz.trace[-10:])
+    _, samples = await scrape_metrics(proc.ws)
+    assert ("pgcall_connection_failures_total", frozenset({("cause", "internal")})) \
+        not in samples
+    assert total >= len(ALL_CASES)  # a sanity floor: every case had its chance
