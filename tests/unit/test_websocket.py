@@ -278,7 +278,9 @@ async def test_a_silent_peer_is_closed_after_25_s(autojump_clock: Any) -> None:
     [binary(bytes(100))[:8]] + [b"x"] * 100,  # a byte at a time of a 100-byte message
     [binary(b"x", fin=False)] + [frame(CONTINUATION, b"", fin=False)] * 100,  # empty frames
     [frame(PING, b"a" * 100)[:3]] + [b"x"] * 100,  # even a control frame must finish
-], ids=["bytes of a message", "empty fragments", "a ping"])
+    # pings between the fragments do not make the message any younger
+    [binary(b"x", fin=False)] + [frame(PING, b"") + frame(CONTINUATION, b"", fin=False)] * 100,
+], ids=["bytes of a message", "empty fragments", "a ping", "fragments and pings"])
 async def test_a_message_not_finished_10_s_after_its_first_byte_is_closed(
         trickle: list[bytes], autojump_clock: Any) -> None:
     async with connected() as (peer, server):
