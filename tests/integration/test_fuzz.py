@@ -67,11 +67,12 @@ async def test_fuzz_beside_a_healthy_call(pgcall_process: PgcallProcess) -> None
           f"RSS growth {sampler.growth / 1e6:.1f} MB; healthy call "
           f"{call.result['fps']['min']:.1f} fps, p99 {call.result['latency_ms']['p99']} ms; "
           f"{dict(sorted(fz.runs.items()))}")
-    assert proc.running, f"pgcall exited with {proc.proc.returncode}:\n{proc.log()}"
-    assert fz.violations == [], fz.violations[:20]
+    replay = f"PGCALL_FUZZ_SEED={SEED}; the last cases: {fz.trace[-6:]}"
+    assert proc.running, f"pgcall exited with {proc.proc.returncode} ({replay}):\n{proc.log()}"
+    assert fz.violations == [], (replay, fz.violations[:20])
     call.check()
-    assert sampler.growth < RSS_GROWTH_MAX, (sampler.before, sampler.peak)
-    assert proc.problems() == [], "\n".join(proc.problems()[:40] + fz.trace[-10:])
+    assert sampler.growth < RSS_GROWTH_MAX, (replay, sampler.before, sampler.peak)
+    assert proc.problems() == [], "\n".join([replay, *proc.problems()[:40]])
     _, samples = await scrape_metrics(proc.ws)
     assert ("pgcall_connection_failures_total", frozenset({("cause", "internal")})) \
         not in samples
