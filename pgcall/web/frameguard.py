@@ -40,7 +40,9 @@ class FrameGuard:
         self._message = 0  # data bytes of the message being assembled
         self._in_message = False  # a data message has begun and its final frame not passed
         self._ends_message = False  # the current frame is the final frame of a data message
-        self.frames = 0  # frame headers seen (of any kind), for the socket's frame budget
+        self.frames = 0  # frame headers seen, of any kind
+        self.messages = 0  # of which first frames of a data message (the socket's frame budget
+        # counts the others: control frames and continuations)
         # Times the stream came back between messages (a message, or a control frame outside
         # one, ended): the socket's message deadline starts again from the next byte.
         self.boundaries = 0
@@ -79,6 +81,7 @@ class FrameGuard:
         if not opcode & _CONTROL_BIT:
             if opcode != _CONTINUATION:
                 self._message = 0
+                self.messages += 1
             self._message += self._skip
             self._in_message = True  # even if all its frames are empty: it is unfinished
             if self._message > self.max_message:

@@ -43,7 +43,8 @@ CLOSE_POLICY = 1008
 
 
 class FrameFlood:
-    """More frames than the frame budget allows (``WsLimits.frames_per_s``)."""
+    """More control frames and continuations than the frame budget allows
+    (``WsLimits.frames_per_s``)."""
 
 
 class WebSocketClosed(Exception):
@@ -148,7 +149,10 @@ class ServerWebSocket:
 
     def _over_frame_budget(self, elapsed: float) -> FrameFlood | None:
         limits = self.limits
-        new, self._frames_counted = self._guard.frames - self._frames_counted, self._guard.frames
+        # Each data message is the session's to limit (with a reply, then 4029); the budget
+        # is for what comes besides: control frames and continuations.
+        counted = self._guard.frames - self._guard.messages
+        new, self._frames_counted = counted - self._frames_counted, counted
         self._frame_tokens = min(limits.frames_burst,
                                  self._frame_tokens + elapsed * limits.frames_per_s) - new
         return FrameFlood() if self._frame_tokens < 0 else None

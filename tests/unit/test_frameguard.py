@@ -130,6 +130,8 @@ def test_whole(case: Case) -> None:
     if case.verdict is None:
         assert guard.mid_message is case.mid_message
         assert guard.frames == len(case.frames)  # every header counted, of any kind
+        firsts = [f for f in case.frames if (f[0] & 0x0F) in (BINARY, TEXT)]
+        assert guard.messages == len(firsts)  # of which the first frames of data messages
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)

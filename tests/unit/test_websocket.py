@@ -487,7 +487,7 @@ async def test_a_target_that_is_no_url_is_refused_with_400(
 @pytest.mark.parametrize("flood", [
     [frame(PING, b"x" * 125)] * 1001,
     [frame(0xA, b"")] * 1001,  # unsolicited pongs get no answer, but cost the same
-    [binary(b"\x00", fin=False)] + [frame(CONTINUATION, b" ", fin=False)] * 1000,
+    [binary(b"\x00", fin=False)] + [frame(CONTINUATION, b" ", fin=False)] * 1001,
 ], ids=["pings", "pongs", "one-byte fragments"])
 async def test_more_frames_at_once_than_the_budget_closes_with_1008(
         flood: list[bytes], autojump_clock: Any) -> None:
@@ -500,6 +500,18 @@ async def test_more_frames_at_once_than_the_budget_closes_with_1008(
         assert eof == 0.0
         await server.done.wait()
     assert server.door.stats.failures == {"frame_flood": 1}
+
+
+async def test_whole_messages_are_not_frames_of_the_budget(autojump_clock: Any) -> None:
+    # 1200 messages at once: over the budget's burst, but each one is the session's to limit,
+    # with a reply to each until it closes with 4029.
+    async with connected() as (peer, _):
+        await snapshot_read(peer)
+        await peer.send(binary(b"\x07") * 1200)
+        eof = await peer.wait_eof()
+        assert peer.closes() == [(0.0, 4029, "Rate limit exceeded")]
+        assert eof == 0.0
+        assert len(peer.messages()) > 6 + 400  # "Malformed message", then refusals
 
 
 async def test_frames_within_the_budget_are_fine(autojump_clock: Any) -> None:
