@@ -17,7 +17,10 @@ KEY = base64.b64encode(b"pgcall-test-key!").decode()  # 16 bytes, as §4.1 asks
 
 
 def mask_bytes(payload: bytes, key: bytes) -> bytes:
-    return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    """``payload`` XOR the 4-byte ``key`` repeated (§5.3), as one big-integer operation."""
+    n = len(payload)
+    repeated = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
 
 
 def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0,
