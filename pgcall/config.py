@@ -35,6 +35,12 @@ class WsLimits:
     idle_timeout_s: float = 25.0  # two pings unanswered, and then some
     message_timeout_s: float = 10.0  # 600 KiB in 10 s is 0.5 Mbit/s
     close_timeout_s: float = 2.0
+    # Control frames and continuation frames, per second and at once (each data message is
+    # limited by the session's rates instead). A browser sends a pong every 10 s and no
+    # fragments; each frame costs the server ~15 us whatever its size, so a client flooding
+    # pings or one-byte fragments would otherwise cost a whole core.
+    frames_per_s: float = 500.0
+    frames_burst: float = 1000.0
 
 
 @attrs.frozen

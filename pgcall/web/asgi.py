@@ -6,7 +6,7 @@ how health is decided (the ``health`` callable), or file resolution (``static``)
 Plain HTTP on ``/`` serves the frontend; pg-relay answered every plain request with
 ``200 spacechat pg-relay``, and a readiness probe on ``/`` still gets its 200. WebSocket
 upgrades (on any path, as pg-relay accepted them) are the front door's: one that reaches this
-app came on a kept-alive HTTP connection and is refused with 403.
+app came on a kept-alive HTTP connection and is never answered from here (``_unanswered``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class WebApp:
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008})  # HTTP 403
+            await _unanswered(receive)
         elif kind == "lifespan":
             await _lifespan(receive, send)
 
@@ -83,6 +83,17 @@ async def _respond(send: Send, status: int, body: bytes, content_type: str, *,
                (b"content-length", str(len(body)).encode()), *SECURITY_HEADERS, *(extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+async def _unanswered(receive: Receive) -> None:
+    """A WebSocket upgrade that reached hypercorn: one on a kept-alive HTTP connection (the
+    front door takes the first request of every connection). hypercorn answers it 400 itself,
+    from its reading task, as soon as any byte follows the request; an answer from here
+    would race that one (two tasks writing one socket, and h11 refusing the second
+    response). So nothing is sent from here: the connection ends with hypercorn's 400, or
+    with the peer, or at the read timeout."""
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

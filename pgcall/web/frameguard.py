@@ -38,13 +38,19 @@ class FrameGuard:
         self._head = bytearray()  # the frame header received so far (incomplete)
         self._skip = 0  # payload bytes of the current frame still to come
         self._message = 0  # data bytes of the message being assembled
+        self._in_message = False  # a data message has begun and its final frame not passed
         self._ends_message = False  # the current frame is the final frame of a data message
-        self.started = 0  # data messages and control frames begun so far
+        self.frames = 0  # frame headers seen, of any kind
+        self.messages = 0  # of which first frames of a data message (the socket's frame budget
+        # counts the others: control frames and continuations)
+        # Times the stream came back between messages (a message, or a control frame outside
+        # one, ended): the socket's message deadline starts again from the next byte.
+        self.boundaries = 0
 
     @property
     def mid_message(self) -> bool:
         """True while a frame, or a message fragmented over several frames, is incomplete."""
-        return bool(self._head) or self._skip > 0 or self._message > 0
+        return bool(self._head) or self._skip > 0 or self._in_message
 
     def feed(self, data: bytes | bytearray | memoryview) -> Oversize | None:
         view = memoryview(data).cast("B")
@@ -68,15 +74,16 @@ class FrameGuard:
 
     def _header_complete(self) -> Oversize | None:
         head, self._head = self._head, bytearray()
+        self.frames += 1
         fin, opcode = bool(head[0] & 0x80), head[0] & 0x0F
         self._skip = payload_length(head)
         self._ends_message = False
-        if opcode != _CONTINUATION:
-            self.started += 1
         if not opcode & _CONTROL_BIT:
             if opcode != _CONTINUATION:
                 self._message = 0
+                self.messages += 1
             self._message += self._skip
+            self._in_message = True  # even if all its frames are empty: it is unfinished
             if self._message > self.max_message:
                 return Oversize(self._message, self.max_message)
             self._ends_message = fin
@@ -87,7 +94,9 @@ class FrameGuard:
     def _frame_passed(self) -> None:
         if self._ends_message:
             self._message = 0
-            self._ends_message = False
+            self._in_message = self._ends_message = False
+        if not self._in_message:
+            self.boundaries += 1
 
 
 def header_length(head: bytes | bytearray) -> int:

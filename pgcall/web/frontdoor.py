@@ -150,6 +150,11 @@ class FrontDoor:
             upgraded = await accept_websocket(stream, head, rest, self.admission, self.limits)
             if upgraded is not None:
                 await self.on_websocket(upgraded)
+                # The session ends on WebSocketClosed without raising it: count its cause
+                # here, unless the peer closed cleanly with a close frame.
+                cause = upgraded.ws.closed_by
+                if cause is not None and cause != "closed":
+                    self.stats.failed(cause)
         else:
             await self.http.serve_connection(stream, head + rest)
 

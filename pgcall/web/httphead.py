@@ -20,7 +20,7 @@ class HeadTooLarge(Exception):
 def split_head(buffer: bytes | bytearray, max_head: int = MAX_HEAD) -> tuple[bytes, bytes] | None:
     """(head including its empty line, what follows it), or None if the head is incomplete.
     Raises ``HeadTooLarge`` once ``max_head`` bytes hold no complete head."""
-    end = buffer.find(_END, 0, max_head + len(_END))
+    end = buffer.find(_END, 0, max_head)  # the whole empty line within the first max_head
     if end < 0:
         if len(buffer) >= max_head:
             raise HeadTooLarge(f"no end of the request head within {max_head} bytes")

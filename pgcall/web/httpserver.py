@@ -6,10 +6,10 @@ door already read put back in front of the stream. Does not own: the listener or
 between HTTP and WebSocket (``frontdoor``), or the application (``asgi``).
 
 hypercorn runs its HTTP/1.1 protocol (h11) and the ASGI app exactly as it would behind its own
-listener; it is given each connection by pgcall instead. WebSocket upgrades never reach its
-WebSocket code: the front door takes the first request of every connection, and a later
-upgrade on a kept-alive HTTP connection is refused by the app (browsers open a new connection
-for every WebSocket).
+listener; it is given each connection by pgcall instead. The front door takes the first
+request of every connection, so a WebSocket upgrade reaches hypercorn's WebSocket code only
+on a kept-alive HTTP connection (browsers open a new connection for every WebSocket); the
+app leaves it to hypercorn's own refusal (see ``asgi``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import attrs
 import trio
@@ -46,8 +46,8 @@ class Upgraded:
     token: str | None  # ?token=, pg-relay's identity token (an empty one counts as none)
 
 
-def query_param(target: str, name: str) -> str | None:
-    query = parse_qs(urlsplit(target).query)
+def query_param(target: SplitResult, name: str) -> str | None:
+    query = parse_qs(target.query)
     return (query.get(name) or [""])[0] or None
 
 
@@ -66,7 +66,8 @@ async def accept_websocket(stream: trio.abc.Stream, head: bytes, rest: bytes,
     try:
         handshake.receive_data(head)
         request = next(e for e in handshake.events() if isinstance(e, Request))
-    except (RemoteProtocolError, UnicodeError, StopIteration) as exc:
+        target = urlsplit(request.target)  # ValueError for "//[" and the like
+    except (RemoteProtocolError, UnicodeError, StopIteration, ValueError) as exc:
         hint = getattr(exc, "event_hint", None)
         reject = hint if isinstance(hint, RejectConnection) else RejectConnection(status_code=400)
         log.debug("refused a malformed upgrade request: %s", exc)
@@ -82,8 +83,8 @@ async def accept_websocket(stream: trio.abc.Stream, head: bytes, rest: bytes,
     ws = ServerWebSocket(stream, handshake.connection, limits)
     ws.feed(rest)
     if admission.join_secret is not None:
-        given = query_param(request.target, "secret") or ""
+        given = query_param(target, "secret") or ""
         if not hmac.compare_digest(given.encode(), admission.join_secret.encode()):
             await ws.close(CLOSE_SECRET, "Join secret required")
             return None
-    return Upgraded(ws, urlsplit(request.target).path, query_param(request.target, "token"))
+    return Upgraded(ws, target.path, query_param(target, "token"))

@@ -44,10 +44,16 @@ CLOSE_POLICY = 1008
 LINGER_S = 1.0  # after the closing handshake, how long the peer has to close TCP
 
 
+class FrameFlood:
+    """More control frames and continuations than the frame budget allows
+    (``WsLimits.frames_per_s``)."""
+
+
 class WebSocketClosed(Exception):
     """The connection is over. ``reason`` says why in a few words (for the log and metrics):
     ``closed`` (the peer's close frame), ``eof``, ``protocol`` (wsproto refused a frame),
-    ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed)."""
+    ``too_big``, ``idle``, ``slow_message``, ``broken`` (the transport failed),
+    ``close_timeout`` (the peer did not answer our close frame in time), ``frame_flood``."""
 
     def __init__(self, reason: str, code: int | None = None, detail: str = "") -> None:
         super().__init__(reason, code, detail)
@@ -61,7 +67,9 @@ class ServerWebSocket:
         self._ws = conn
         self.limits = limits or WsLimits()
         self._guard = FrameGuard(self.limits.max_message)
-        self._parts: list[bytes] = []
+        # A message that came in several events (fragments, or TCP reads), joined as it comes:
+        # its size is bounded by the guard, whatever the number of frames.
+        self._parts = bytearray()
         self._message_started = 0.0
         self._control: list[bytes] = []  # framed pongs (and our close reply) for the writer
         self.on_control: Callable[[], None] = lambda: None
@@ -74,6 +82,14 @@ class ServerWebSocket:
         self._pending: list[Any] = []
         self._reading = False  # a task is inside receive()
         self._tcp_closed = False
+        self._close_waited = False  # close() has given the peer its time to answer
+        # close() from the writer drains the socket when the reader is not inside receive();
+        # the reader may be busy with the last message and come back meanwhile: whoever
+        # reads holds this, so that two tasks never read the stream at once.
+        self._receive_lock = trio.StrictFIFOLock()
+        # The frame budget: a token bucket, counted from the guard's frame headers.
+        self._frame_tokens = self.limits.frames_burst
+        self._frames_counted = 0
 
     @property
     def open(self) -> bool:
@@ -106,7 +122,8 @@ class ServerWebSocket:
             deadline = min(deadline, self._message_started + limits.message_timeout_s)
         with trio.move_on_at(deadline):
             try:
-                data = await self.stream.receive_some(limits.receive_chunk)
+                async with self._receive_lock:
+                    data = await self.stream.receive_some(limits.receive_chunk)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
             if not data:
@@ -121,34 +138,52 @@ class ServerWebSocket:
     def _take(self, data: bytes | bytearray) -> None:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
         now = trio.current_time()
-        self.last_heard = now
-        guard, started = self._guard, self._guard.started
-        verdict = guard.feed(data)
+        elapsed, self.last_heard = now - self.last_heard, now
+        was_mid, boundaries = self._guard.mid_message, self._guard.boundaries
+        verdict = self._guard.feed(data) or self._over_frame_budget(elapsed)
         if verdict is not None:
             self._pending.append(verdict)  # the rest of this message is never read
             return
-        if guard.mid_message and guard.started != started:
-            self._message_started = now  # the unfinished message began in this chunk
+        if self._guard.mid_message and (not was_mid or self._guard.boundaries != boundaries):
+            # The unfinished message began in this chunk: a steady stream read in chunks
+            # that each end inside a message is not one slow message.
+            self._message_started = now
         self._ws.receive_data(data)  # type: ignore[arg-type]  # bytearray works
         self._pending.extend(self._ws.events())
+
+    def _over_frame_budget(self, elapsed: float) -> FrameFlood | None:
+        limits = self.limits
+        # Each data message is the session's to limit (with a reply, then 4029); the budget
+        # is for what comes besides: control frames and continuations.
+        counted = self._guard.frames - self._guard.messages
+        new, self._frames_counted = counted - self._frames_counted, counted
+        self._frame_tokens = min(limits.frames_burst,
+                                 self._frame_tokens + elapsed * limits.frames_per_s) - new
+        return FrameFlood() if self._frame_tokens < 0 else None
 
     def _event(self, event: Any) -> bytes | None:
         if isinstance(event, Oversize):
             raise self._refuse("too_big", CLOSE_TOO_BIG,
                                f"Message larger than {event.limit} bytes")
+        if isinstance(event, FrameFlood):
+            raise self._refuse("frame_flood", CLOSE_POLICY, "Too many frames")
         if isinstance(event, Message):
             data = event.data.encode() if isinstance(event, TextMessage) else event.data
             if not self.open:
                 return None  # we are closing: what the peer sends meanwhile is dropped
-            self._parts.append(data)
+            if event.message_finished and not self._parts:
+                return data  # the whole message in one event: no copy
+            self._parts += data
             if not event.message_finished:
                 return None
-            message = self._parts[0] if len(self._parts) == 1 else b"".join(self._parts)
+            message = bytes(self._parts)
             self._parts.clear()
             return message
         if isinstance(event, Ping):
             if self.open:
-                self._control.append(self._ws.send(event.response()))
+                # Only the latest pong is owed (RFC 6455 §5.5.3): a peer that pings and does
+                # not read cannot make them pile up. While open, _control holds only pongs.
+                self._control[:] = [self._ws.send(event.response())]
                 self.on_control()
             return None
         if isinstance(event, Pong):
@@ -216,12 +251,16 @@ class ServerWebSocket:
             if frames:
                 with trio.move_on_after(self.limits.close_timeout_s):
                     await self.send_raw(frames)
-            with trio.move_on_after(self.limits.close_timeout_s):
-                if self._reading:  # the reading task will see the peer's close frame
-                    await self._peer_closed.wait()
-                else:  # nobody reads: drain until it comes (messages meanwhile are dropped)
-                    while not self._peer_closed.is_set():
-                        await self.receive()
+            if not self._close_waited:  # the peer has close_timeout_s in all, not per call
+                self._close_waited = True
+                with trio.move_on_after(self.limits.close_timeout_s) as waited:
+                    if self._reading:  # the reading task will see the peer's close frame
+                        await self._peer_closed.wait()
+                    else:  # nobody reads: drain until it comes (messages are dropped)
+                        while not self._peer_closed.is_set():
+                            await self.receive()
+                if waited.cancelled_caught and self.closed_by is None:
+                    self.closed_by = "close_timeout"
         except (WebSocketClosed, LocalProtocolError):
             pass
         if not self._reading:
@@ -239,8 +278,9 @@ class ServerWebSocket:
             with trio.move_on_after(LINGER_S):
                 try:
                     await self.stream.send_eof()
-                    while await self.stream.receive_some(self.limits.receive_chunk):
-                        pass
+                    async with self._receive_lock:  # the socket's one reader, as in receive()
+                        while await self.stream.receive_some(self.limits.receive_chunk):
+                            pass
                 except (trio.BrokenResourceError, trio.ClosedResourceError,
                         trio.BusyResourceError):
                     pass

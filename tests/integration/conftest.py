@@ -10,7 +10,7 @@ active, and the walsender behind a just-closed replication connection takes a mo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import trio
@@ -18,7 +18,10 @@ import trio
 from pgcall.app import Running, serve
 from pgcall.config import Config
 from pgcall.pg.conn import PgConnection
+from pgcall.pg.embedded import EmbeddedPostgres
 from pgcall.pg.pool import Pool, open_pool
+
+from .pgcallproc import PgcallProcess, fresh_database
 
 START_DEADLINE_S = 30.0  # start-up creates a replication slot; a busy 2-core box is slow
 STOP_DEADLINE_S = 10.0
@@ -65,3 +68,19 @@ async def db(db_dsn: str) -> AsyncIterator[Pool]:
     """A small pool on the test's database, for rows written "by another process"."""
     async with open_pool(db_dsn, 2) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def pgcall_process(pg_server: EmbeddedPostgres,
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgcallProcess]:
+    """One pgcall in a process of its own, on a database of its own, shared by the tests of
+    hostile clients (its RSS, log and exit are its own). It must exit 0 on SIGTERM and log no
+    error or traceback in all its life."""
+    for dsn in fresh_database(pg_server):
+        proc = PgcallProcess(dsn, tmp_path_factory.mktemp("pgcall") / "pgcall.log")
+        try:
+            yield proc
+        finally:
+            code = proc.stop()
+        assert code == 0, proc.log()
+        assert proc.problems() == [], proc.log()

@@ -25,9 +25,9 @@ def test_the_guard_counts_the_messages_begun() -> None:
     frames = b"".join(client_frames(3, 300))
     guard = FrameGuard(1000)
     guard.feed(frames[:10])
-    assert (guard.started, guard.mid_message) == (1, True)
+    assert (guard.messages, guard.mid_message) == (1, True)
     guard.feed(frames[10:])
-    assert (guard.started, guard.mid_message) == (3, False)
+    assert (guard.messages, guard.mid_message) == (3, False)
 
 
 async def test_continuous_stream_split_mid_message_outlives_the_deadline(
