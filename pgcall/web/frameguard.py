@@ -18,6 +18,7 @@ from __future__ import annotations
 import attrs
 
 _CONTINUATION = 0x0
+_CLOSE = 0x8
 _CONTROL_BIT = 0x8
 
 
@@ -46,6 +47,7 @@ class FrameGuard:
         # Times the stream came back between messages (a message, or a control frame outside
         # one, ended): the socket's message deadline starts again from the next byte.
         self.boundaries = 0
+        self.closes = 0  # close frames begun
 
     @property
     def mid_message(self) -> bool:
@@ -53,8 +55,12 @@ class FrameGuard:
         return bool(self._head) or self._skip > 0 or self._in_message
 
     def feed(self, data: bytes | bytearray | memoryview) -> Oversize | None:
+        """Follow ``data``'s frames; the first refusal among them, if any. Frames are followed
+        to the end of ``data`` either way, so that after a refusal the guard still knows where
+        the next frame (a close frame, say) begins."""
         view = memoryview(data).cast("B")
         pos, end = 0, len(view)
+        first: Oversize | None = None
         while pos < end:
             if self._skip:
                 step = min(self._skip, end - pos)
@@ -68,9 +74,9 @@ class FrameGuard:
             if len(self._head) < header_length(self._head):
                 continue
             verdict = self._header_complete()
-            if verdict is not None:
-                return verdict
-        return None
+            if verdict is not None and first is None:
+                first = verdict
+        return first
 
     def _header_complete(self) -> Oversize | None:
         head, self._head = self._head, bytearray()
@@ -78,6 +84,8 @@ class FrameGuard:
         fin, opcode = bool(head[0] & 0x80), head[0] & 0x0F
         self._skip = payload_length(head)
         self._ends_message = False
+        if opcode == _CLOSE:
+            self.closes += 1
         if not opcode & _CONTROL_BIT:
             if opcode != _CONTINUATION:
                 self._message = 0

@@ -44,6 +44,9 @@ CLOSE_POLICY = 1008
 LINGER_S = 1.0  # after the closing handshake, how long the peer has to close TCP
 
 
+_DISCARDED = object()  # what an oversized message left has been dropped (or enough of it)
+
+
 class FrameFlood:
     """More control frames and continuations than the frame budget allows
     (``WsLimits.frames_per_s``)."""
@@ -83,6 +86,8 @@ class ServerWebSocket:
         self._reading = False  # a task is inside receive()
         self._tcp_closed = False
         self._close_waited = False  # close() has given the peer its time to answer
+        # Bytes still to drop unparsed after an oversized message (None: not refusing one).
+        self._discard: int | None = None
         # close() from the writer drains the socket when the reader is not inside receive();
         # the reader may be busy with the last message and come back meanwhile: whoever
         # reads holds this, so that two tasks never read the stream at once.
@@ -139,6 +144,13 @@ class ServerWebSocket:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
         now = trio.current_time()
         elapsed, self.last_heard = now - self.last_heard, now
+        if self._discard is not None:  # after an oversized message: frames only, then drop
+            closes = self._guard.closes
+            self._guard.feed(data)
+            self._discard -= len(data)
+            if self._guard.closes != closes or self._discard < 0:
+                self._pending.append(_DISCARDED)  # the peer answered, or had its share
+            return
         was_mid, boundaries = self._guard.mid_message, self._guard.boundaries
         verdict = self._guard.feed(data) or self._over_frame_budget(elapsed)
         if verdict is not None:
@@ -163,8 +175,14 @@ class ServerWebSocket:
 
     def _event(self, event: Any) -> bytes | None:
         if isinstance(event, Oversize):
+            # The rest of the message is not read into memory: what comes during the closing
+            # handshake is dropped unparsed (``_discard``), so that the peer, whose close
+            # frame follows the message, can still read our 1009 before TCP closes.
+            self._discard = self.limits.max_message
             raise self._refuse("too_big", CLOSE_TOO_BIG,
-                               f"Message larger than {event.limit} bytes")
+                               f"Message larger than {event.limit} bytes", wait_peer=True)
+        if event is _DISCARDED:
+            raise self._ended("too_big", CLOSE_TOO_BIG, "Message larger than the limit")
         if isinstance(event, FrameFlood):
             raise self._refuse("frame_flood", CLOSE_POLICY, "Too many frames")
         if isinstance(event, Message):
@@ -199,11 +217,17 @@ class ServerWebSocket:
             self.on_control()
         raise self._ended("closed", event.code, event.reason or "")
 
-    def _refuse(self, reason: str, code: int, text: str) -> WebSocketClosed:
-        """A client error: our close frame goes out with the next write, then TCP closes."""
+    def _refuse(self, reason: str, code: int, text: str, *,
+                wait_peer: bool = False) -> WebSocketClosed:
+        """A client error: our close frame goes out with the next write, then TCP closes
+        (with ``wait_peer``, once the peer has answered or had its time)."""
         if self.open:
             self._control.append(self._ws.send(CloseConnection(code=code, reason=text)))
             self.on_control()
+        if wait_peer:
+            if self.closed_by is None:
+                self.closed_by = reason
+            return WebSocketClosed(reason, code, text)
         return self._ended(reason, code, text)
 
     def _ended(self, reason: str, code: int | None, detail: str) -> WebSocketClosed:

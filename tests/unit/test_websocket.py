@@ -418,18 +418,19 @@ async def test_a_message_of_600_kib_is_taken(autojump_clock: Any) -> None:
     [frame(TEXT, b"", declared=2**63 - 1)],
     [binary(bytes(400_000), fin=False), frame(CONTINUATION, bytes(400_000))[:14]],
 ], ids=["one byte over", "50 MB declared", "2^63-1 declared", "over in the second fragment"])
-async def test_an_oversized_message_closes_with_1009_and_the_rest_is_never_read(
+async def test_an_oversized_message_closes_with_1009_and_the_rest_is_never_kept(
         frames: list[bytes], autojump_clock: Any) -> None:
     async with connected() as (peer, server):
         await snapshot_read(peer)
         sent = b"".join(frames)
         await peer.send(sent)
         eof = await peer.wait_eof()
+        # Refused the moment the header arrived, though the message is far from complete.
         assert peer.closes() == [(0.0, 1009, f"Message larger than {LIMITS.max_message} bytes")]
-        assert eof == 0.0
-        # Closed at once, though the message is far from complete; what the peer sends
-        # later is never read.
         assert len(sent) < LIMITS.max_message
+        # The peer never answers (it is still inside its message): TCP closes once the
+        # closing handshake has had its time. Meanwhile what came was dropped, unparsed.
+        assert eof == LIMITS.close_timeout_s
         assert server.stream is not None
         read = server.stream.received
         with pytest.raises((trio.BrokenResourceError, trio.ClosedResourceError)):
@@ -437,6 +438,36 @@ async def test_an_oversized_message_closes_with_1009_and_the_rest_is_never_read(
         await server.done.wait()
         assert server.stream.received == read
     assert server.door.stats.failures == {"too_big": 1}
+
+
+async def test_after_an_oversized_message_the_peer_s_close_frame_ends_it_at_once(
+        autojump_clock: Any) -> None:
+    # A browser finishes sending its message, then answers our close: TCP closes then, the
+    # peer having read our 1009; what it sent was dropped without being kept.
+    async with connected() as (peer, server):
+        await snapshot_read(peer)
+        await peer.send(binary(bytes(LIMITS.max_message + 1)))  # the peer answers our close
+        eof = await peer.wait_eof()
+        assert peer.closes() == [(0.0, 1009, f"Message larger than {LIMITS.max_message} bytes")]
+        assert eof == 0.0
+        await server.done.wait()
+        assert server.stream is not None
+        assert server.stream.received > LIMITS.max_message  # read to the close, dropped
+    assert server.door.stats.failures == {"too_big": 1}
+
+
+async def test_an_endless_oversized_message_is_dropped_only_up_to_a_bound(
+        autojump_clock: Any) -> None:
+    async with connected() as (peer, server):
+        await snapshot_read(peer)
+        peer.answer_close = False  # it just goes on sending
+        await peer.send(binary(b"", declared=50_000_000))
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            for _ in range(100):
+                await peer.send(bytes(64 * 1024))
+        await peer.wait_eof()
+        assert server.stream is not None
+        assert server.stream.received <= 2 * LIMITS.max_message + 64 * 1024
 
 
 @pytest.mark.parametrize("opcode", [BINARY, TEXT])
