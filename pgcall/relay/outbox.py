@@ -7,9 +7,10 @@ first, thumbnails before the full picture; state is never dropped.
   ``max_video_bytes`` wait; beyond that the oldest thumbnail goes, else the oldest video frame.
 * Audio: at most ``max_audio`` frames wait; beyond that the oldest goes.
 * Late media: a video frame that has spent ``video_max_age_s`` inside pgcall by the time its
-  turn to be sent comes is dropped instead of sent (``audio_max_age_s`` for audio). Under
-  overload this keeps what is sent fresh (latency stays low, video frame rate degrades) and
-  spares the work of sending what nobody can use any more.
+  turn to be sent comes is dropped instead of sent (``audio_max_age_s`` for audio) when newer
+  media of its sort waits behind it. Under overload this keeps what is sent fresh (latency
+  stays low, video frame rate degrades) and spares the work of sending what nobody can use
+  any more; the newest frame always goes.
 * State events, replies and chat are never dropped: when more than ``max_state`` of them (or
   ``max_bytes`` in all) wait, the outbox overflows and the session closes the client (close
   code 4008, "Too far behind").
@@ -137,13 +138,21 @@ class Outbox:
         self._woken = True
         self._lot.unpark_all()
 
+    def _newer_queued(self, kind: Kind) -> bool:
+        """Is more media of ``kind``'s sort (audio, or video of either layer) waiting behind
+        the item just taken out? Only then is a late one skipped: the newest picture or sound
+        is still worth sending, however late."""
+        if kind == "audio":
+            return self._counts["audio"] > 0
+        return self._counts["video"] + self._counts["thumb"] > 0
+
     def get_nowait(self) -> bytes | None:
         """The next message to send, skipping (and counting) media too late to be worth it."""
         limits = self.limits
         while self._items:
             kind, data, stamp = self._items.popleft()
             self._forget(kind, len(data))
-            if stamp is not None and kind != "state":
+            if stamp is not None and kind != "state" and self._newer_queued(kind):
                 late = limits.audio_max_age_s if kind == "audio" else limits.video_max_age_s
                 if trio.current_time() - stamp > late:
                     self._dropped("late_audio" if kind == "audio" else "late_video")

@@ -206,11 +206,26 @@ async def test_media_too_late_by_its_turn_is_skipped_and_counted(
     box.put("state", b"state", stamp=None)
     await trio.sleep(0.75)
     box.put("video", b"fresh video", stamp=trio.current_time())
-    # 0.75 s on: the first video frame is late, the audio still in time; state never is.
+    # 0.75 s on: the first video frame is late (a newer one waits), the audio still in time;
+    # state never is.
     assert drain(box) == [b"old audio", b"state", b"fresh video"]
     assert reasons == ["late_video"]
     box.put("audio", b"older audio", stamp=now)
-    assert drain(box) == [b"older audio"]  # 0.75 s < 1 s
+    box.put("audio", b"new audio", stamp=trio.current_time())
+    assert drain(box) == [b"older audio", b"new audio"]  # 0.75 s < 1 s
     await trio.sleep(0.5)
     box.put("audio", b"stale audio", stamp=now)
-    assert drain(box) == [] and reasons == ["late_video", "late_audio"]
+    box.put("audio", b"newest audio", stamp=trio.current_time())
+    assert drain(box) == [b"newest audio"] and reasons == ["late_video", "late_audio"]
+
+
+async def test_the_newest_frame_goes_however_late(
+        autojump_clock: trio.testing.MockClock) -> None:
+    box = Outbox(OutboxLimits(video_max_age_s=0.5))
+    box.put("video", b"late but last", stamp=trio.current_time())
+    box.put("thumb", b"late thumb", stamp=trio.current_time())
+    await trio.sleep(2)
+    # The full frame has a thumbnail behind it (video of either layer counts); the thumbnail
+    # is the last of all.
+    assert drain(box) == [b"late thumb"]
+    assert box.dropped == {"late_video": 1}
