@@ -142,6 +142,9 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
                   f"audio {got['audio'] / elapsed:.1f}/s")
             assert got["video"] > 0, (
                 f"{frontend}/{p.name}: no video from {sender} in {elapsed:.1f} s")
+            # Chromium's fake microphone beeps: loud enough to open the silence gate.
+            assert got["audio"] > 0, (
+                f"{frontend}/{p.name}: no audio from {sender} in {elapsed:.1f} s")
             expect(tile_of(p, sender).get_by_test_id("tile-video")).to_have_attribute(
                 "src", BLOB_URL, timeout=UI_TIMEOUT_MS)
             expect(tile_of(p, sender)).to_have_attribute("data-video", "on")
@@ -150,6 +153,8 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
               f"{sent['thumbFramesSent']} thumbnails, {sent['audioFramesSent']} audio frames, "
               f"{sent['audioFramesSuppressed']} silent frames suppressed")
         assert sent["thumbFramesSent"] == 0, "a room of three sends no thumbnails"
+        # ... and is silent between beeps: those frames are not sent.
+        assert sent["audioFramesSuppressed"] > 0 and sent["audioFramesSent"] > 0, sent
     alice.page.screenshot(path=artifacts / f"{frontend}-room-speaker.png")
 
     # Speaker view: one tile large, the others in the strip; grid view: all three tiled.
