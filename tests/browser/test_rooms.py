@@ -195,6 +195,33 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
     carol.by_id("room-toggle-mic").click()
     expect(tile_of(alice, c_id)).to_have_attribute("data-mic", "on", timeout=UI_TIMEOUT_MS)
 
+    # Carol shares her screen: it becomes her sent video and the others see the mark on her tile;
+    # the camera comes back when she stops.
+    carol.by_id("room-toggle-screen").click()
+    expect(carol.by_id("room-toggle-screen")).to_have_attribute("aria-pressed", "true",
+                                                                timeout=UI_TIMEOUT_MS)
+    expect(tile_of(alice, c_id)).to_have_attribute("data-screen", "on", timeout=UI_TIMEOUT_MS)
+    expect(tile_of(carol, c_id).get_by_test_id("tile-preview")).to_have_attribute(
+        "data-source", "screen")
+    wait_for_frames_from(alice, [c_id], 5)
+    carol.by_id("room-toggle-screen").click()
+    expect(tile_of(alice, c_id)).to_have_attribute("data-screen", "off", timeout=UI_TIMEOUT_MS)
+
+    # Bob picks his other camera in the room's devices menu; his video keeps coming.
+    bob.by_id("room-toggle-devices").click()
+    select = bob.by_id("room-camera-select")
+    expect(select.locator("option")).to_have_count(2, timeout=UI_TIMEOUT_MS)
+    in_use = bob.page.evaluate("pgcallMedia.deviceInUse('videoinput')")
+    values = select.locator("option").evaluate_all("os => os.map(o => o.value)")
+    others = [v for v in values if v != in_use]
+    assert others, f"no other camera than {in_use!r} in {values}"
+    other = others[-1]
+    select.select_option(other)
+    bob.page.wait_for_function(f"() => pgcallMedia.deviceInUse('videoinput') === '{other}'",
+                               timeout=UI_TIMEOUT_MS)
+    wait_for_frames_from(alice, [b_id], 5)
+    bob.by_id("room-toggle-devices").click()
+
     # Room chat: only in the room's chat, seen by all three.
     bob.by_id("room-chat-input").fill("hello room")
     bob.by_id("room-chat-send").click()
@@ -247,4 +274,30 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
     assert "room=" not in bob.page.url
 
     for p in people:
+        assert p.errors == [], f"{frontend}/{p.name}: errors on the page: {p.errors}"
+
+
+def test_voice_room_by_public_link(frontend: str, alice: Person, bob: Person) -> None:
+    a_id, b_id = connect(alice), connect(bob)
+    alice.by_id("new-room").click()
+    alice.by_id("room-name-input").fill("Just voices")
+    alice.by_id("room-kind-voice").check()
+    alice.by_id("create-room").click()
+    in_room(alice, 1)
+    expect(alice.by_id("copy-room-link")).to_have_attribute("data-link", re.compile(r"room="),
+                                                            timeout=UI_TIMEOUT_MS)
+    link = alice.by_id("copy-room-link").get_attribute("data-link")
+    assert link and "key=" not in link, f"a public room's link has no key: {link}"
+    bob.page.goto(link)
+    in_room(bob, 2)
+    in_room(alice, 2)
+    for me, other in ((alice, b_id), (bob, a_id)):
+        # Voices only: avatars, no pictures; audio comes from the other one.
+        expect(tile_of(me, other)).to_have_attribute("data-video", "none")
+        expect(tile_of(me, other).get_by_test_id("tile-video")).to_have_count(0)
+        me.page.wait_for_function(f"() => (pgcallStats.audioFramesFrom['{other}'] ?? 0) >= 10",
+                                  timeout=MEDIA_START_TIMEOUT_MS)
+    for p in (alice, bob):
+        stats = p.stats()
+        assert stats["videoFramesSent"] == 0 and stats["thumbFramesSent"] == 0, stats
         assert p.errors == [], f"{frontend}/{p.name}: errors on the page: {p.errors}"
