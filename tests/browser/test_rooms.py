@@ -10,6 +10,8 @@ Does not own: the server, the browser and its fake devices (conftest.py), the st
 the call tests (people.py), the room protocol itself (tests/integration/test_rooms.py).
 
 Frame counts come from `window.pgcallStats.videoFramesFrom` / `audioFramesFrom` (per sender).
+A room of more than four (thumbnails, the main's full layer) is one page among scripted members
+(roombots.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, expect
 
+from tests.browser.conftest import ARTIFACTS
 from tests.browser.people import (
     MEDIA_START_TIMEOUT_MS,
     UI_TIMEOUT_MS,
@@ -29,6 +32,7 @@ from tests.browser.people import (
     set_nickname,
     user_entry,
 )
+from tests.browser.roombots import room_bots
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.parametrize("frontend", ["vanilla", "svelte"], indirect=True)]
@@ -301,3 +305,89 @@ def test_voice_room_by_public_link(frontend: str, alice: Person, bob: Person) ->
         stats = p.stats()
         assert stats["videoFramesSent"] == 0 and stats["thumbFramesSent"] == 0, stats
         assert p.errors == [], f"{frontend}/{p.name}: errors on the page: {p.errors}"
+
+
+def jpeg(person: Person, width: int, height: int, colour: str) -> bytes:
+    """A real JPEG of width x height, made by the page's canvas."""
+    data = person.page.evaluate(
+        """async ([w, h, colour]) => {
+          const c = document.createElement('canvas');
+          c.width = w;
+          c.height = h;
+          const g = c.getContext('2d');
+          g.fillStyle = colour;
+          g.fillRect(0, 0, w, h);
+          g.fillStyle = '#fff';
+          g.fillRect(w / 4, h / 4, w / 2, h / 2);
+          const blob = await new Promise((done) => c.toBlob(done, 'image/jpeg', 0.8));
+          return Array.from(new Uint8Array(await blob.arrayBuffer()));
+        }""", [width, height, colour])
+    return bytes(data)
+
+
+def shown_layer(person: Person, identity: str) -> Locator:
+    return tile_of(person, identity).get_by_test_id("tile-video")
+
+
+def test_large_room_thumbnails_and_the_main_full_layer(frontend: str, alice: Person,
+                                                       pgcall_url: str) -> None:
+    """Alice's page in a room of six: five scripted members (one of them talking) and her."""
+    connect(alice)
+    thumb, full = jpeg(alice, 160, 90, "#2a6"), jpeg(alice, 640, 360, "#36c")
+    with room_bots(pgcall_url, 5, thumb, full) as bots:
+        alice.page.goto(f"{pgcall_url}/?room={bots.room_id}")
+        in_room(alice, 6)
+        speaker = bots.speaker
+        quiet = [b for b in bots.identities if b != speaker]
+        # A large room: she is told to send thumbnails, and only her main's full layer reaches
+        # her. Her main is the one talking: shown large, from its full layer; the others small,
+        # from their thumbnails.
+        alice.page.wait_for_function("() => pgcallClient.rooms.layers?.thumb === true",
+                                     timeout=UI_TIMEOUT_MS)
+        main = alice.by_id("room-main").get_by_test_id("room-tile")
+        expect(main).to_have_attribute("data-identity", speaker, timeout=UI_TIMEOUT_MS)
+        expect(main).to_have_attribute("data-talking", "true", timeout=UI_TIMEOUT_MS)
+        expect(shown_layer(alice, speaker)).to_have_attribute("data-layer", "full",
+                                                              timeout=UI_TIMEOUT_MS)
+        for b in quiet:
+            expect(shown_layer(alice, b)).to_have_attribute("data-layer", "thumb",
+                                                            timeout=UI_TIMEOUT_MS)
+        wait_for_frames_from(alice, bots.identities, 5)
+        # Nobody has Alice as their main: she sends 160x90 thumbnails and no full pictures.
+        alice.page.wait_for_function("() => pgcallStats.thumbFramesSent >= 5",
+                                     timeout=UI_TIMEOUT_MS)
+        before = alice.stats()
+        wait_for_frames_from(alice, [speaker], 15)
+        after = alice.stats()
+        thumbs = after["thumbFramesSent"] - before["thumbFramesSent"]
+        fulls = after["videoFramesSent"] - before["videoFramesSent"]
+        print(f"{frontend}/alice in a room of six: {thumbs} thumbnails and {fulls} full "
+              f"pictures sent while 15 full frames of the speaker arrived")
+        assert after["videoFramesSent"] - before["videoFramesSent"] <= 1
+        assert after["thumbFramesSent"] > before["thumbFramesSent"]
+        assert (after["thumbSentWidth"], after["thumbSentHeight"]) == (160, 90)
+        received = frames_from(alice)["video"]
+        assert all(received.get(b, 0) > 0 for b in bots.identities), received
+
+        # Alice pins a quiet member: the server asks it for its full layer and sends it to her;
+        # it is her main now, and the speaker is a thumbnail in the strip.
+        pinned = quiet[2]
+        tile_of(alice, pinned).hover()
+        tile_of(alice, pinned).get_by_test_id("pin").click()
+        expect(main).to_have_attribute("data-identity", pinned, timeout=UI_TIMEOUT_MS)
+        expect(shown_layer(alice, pinned)).to_have_attribute("data-layer", "full",
+                                                             timeout=UI_TIMEOUT_MS)
+        expect(shown_layer(alice, speaker)).to_have_attribute("data-layer", "thumb",
+                                                              timeout=UI_TIMEOUT_MS)
+        # The grid: everyone tiled, the main from its full layer, the rest from thumbnails.
+        alice.by_id("view-grid").click()
+        expect(alice.by_id("room-grid").get_by_test_id("room-tile")).to_have_count(6)
+        expect(shown_layer(alice, pinned)).to_have_attribute("data-layer", "full",
+                                                             timeout=UI_TIMEOUT_MS)
+        for b in bots.identities:
+            if b != pinned:
+                expect(shown_layer(alice, b)).to_have_attribute("data-layer", "thumb",
+                                                                timeout=UI_TIMEOUT_MS)
+        alice.page.screenshot(path=ARTIFACTS / f"{frontend}-room-of-six.png")
+        assert bots.errors == [], bots.errors
+    assert alice.errors == [], f"{frontend}/alice: errors on the page: {alice.errors}"
