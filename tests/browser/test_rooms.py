@@ -94,6 +94,7 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
     expect(alice.by_id("new-room-dialog")).to_be_visible()
     alice.by_id("room-name-input").fill("Standup")
     alice.by_id("room-private-input").check()
+    alice.page.screenshot(path=artifacts / f"{frontend}-room-new.png")
     alice.by_id("create-room").click()
     in_room(alice, 1)
     expect(alice.by_id("room-title")).to_have_text("Standup")
@@ -123,6 +124,7 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
     expect(dialog).to_be_visible(timeout=UI_TIMEOUT_MS)
     expect(dialog).to_contain_text("Standup")
     expect(dialog).to_contain_text("Alice")
+    carol.page.screenshot(path=artifacts / f"{frontend}-room-invitation.png")
     carol.by_id("accept-room").click()
     for p in people:
         in_room(p, 3)
