@@ -1,17 +1,18 @@
 /**
  * UI glue for the vanilla frontend: wires RelayClient state and CallMedia to the DOM of
- * index.html. All protocol, state and media logic lives in lib/; this file only renders and
- * turns clicks into control messages (protocol.md §3).
+ * index.html (people, chat, 1:1 calls; rooms are rooms-ui.js). All protocol, state and media
+ * logic lives in lib/; this file only renders and turns clicks into control messages
+ * (protocol.md §3).
  */
 
 import { CallTracker, formatDuration, noticeText } from './lib/calls.js';
 import { RelayClient } from './lib/client.js';
-import { deviceOptions, loadDeviceChoice, saveDeviceChoice, selectedDevice } from './lib/devices.js';
+import { loadDeviceChoice, saveDeviceChoice } from './lib/devices.js';
 import { CallMedia } from './lib/media.js';
 import { DEFAULT_SETTINGS, isVideoCall } from './lib/state.js';
 import { MediaStats } from './lib/stats.js';
-
-const $ = (id) => document.getElementById(id);
+import { setupRooms } from './rooms-ui.js';
+import { $, autoGrow, el, namer, paintAvatar as paint, renderChatLog, renderDeviceMenus, shortHex, toast } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const relayUrl = params.get('relay') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -21,7 +22,7 @@ const stats = new MediaStats();
 const tracker = new CallTracker();
 window.pgcallStats = stats;
 window.pgcallClient = client;
-window.pgcallMedia = null; // the CallMedia of the active call, for browser tests and debugging
+window.pgcallMedia = null; // the CallMedia of the active call (or the room's RoomMedia), for tests
 
 let media = null; // CallMedia of the active call
 let dismissedIncoming = null; // session we answered locally; hide its dialog until the update
@@ -32,53 +33,12 @@ let renderQueued = false;
 
 // ---------------------------------------------------------------- helpers
 
-function shortHex(id) {
-  return typeof id === 'string' && id.length > 18 ? `${id.slice(0, 10)}…${id.slice(-6)}` : String(id ?? '');
-}
-
-function nameOf(identity) {
-  // Someone who left keeps the nickname they had (the client remembers it).
-  return client.nicknameOf(identity) || shortHex(identity);
-}
-
-function hueOf(identity) {
-  let h = 0;
-  for (const ch of String(identity)) h = (h * 31 + ch.charCodeAt(0)) % 360;
-  return h;
-}
-
-function initials(name) {
-  const parts = String(name).replace(/[^\p{L}\p{N} ]/gu, ' ').trim().split(/\s+/);
-  const letters = parts.length > 1 ? parts[0][0] + parts[1][0] : (parts[0] || '?').slice(0, 2);
-  return letters.toUpperCase();
-}
-
-function paintAvatar(el, identity) {
-  el.textContent = initials(nameOf(identity));
-  el.style.setProperty('--hue', hueOf(identity));
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+// Someone who left keeps the nickname they had (the client remembers it).
+const nameOf = namer(client);
+const paintAvatar = (node, identity) => paint(node, identity, nameOf);
 
 function settings() {
   return client.settings ?? DEFAULT_SETTINGS;
-}
-
-const recentToasts = new Map();
-function toast(text, kind = 'error') {
-  const now = Date.now();
-  if (recentToasts.get(text) > now - 3000) return; // media errors can repeat 20×/s
-  recentToasts.set(text, now);
-  const node = el('div', `toast toast-${kind}`, text);
-  node.setAttribute('data-testid', 'toast');
-  $('toasts').append(node);
-  setTimeout(() => node.classList.add('leaving'), 3600);
-  setTimeout(() => node.remove(), 4000);
 }
 
 function send(obj) {
@@ -95,6 +55,16 @@ function scheduleRender(...what) {
   });
 }
 
+const rooms = setupRooms({
+  client,
+  stats,
+  nameOf,
+  paintAvatar,
+  send,
+  settings,
+  onChange: () => scheduleRender('users'),
+});
+
 // ---------------------------------------------------------------- rendering
 
 function render() {
@@ -105,6 +75,7 @@ function render() {
   if (parts.has('chat') || parts.has('users')) renderChat();
   renderCalls();
   syncMedia();
+  rooms.render();
 }
 
 function renderHeader() {
@@ -129,8 +100,9 @@ function renderUsers() {
     if (b.identity === me) return 1;
     return (a.nickname || a.identity).localeCompare(b.nickname || b.identity);
   });
-  const iAmBusy = Boolean(me && client.callOf(me));
+  const iAmBusy = Boolean(me && client.callOf(me)) || rooms.inRoom();
   list.replaceChildren(...users.map((u) => userRow(u, me, iAmBusy)));
+  $('new-room').disabled = !client.connected || iAmBusy;
   $('user-count').textContent = String(users.length);
   $('user-empty').hidden = users.length > 0;
   $('user-empty').textContent = client.connected ? 'Nobody here yet.' : 'Waiting for the server…';
@@ -158,7 +130,9 @@ function userRow(user, me, iAmBusy) {
   }
   main.append(meta);
   li.append(avatar, main);
-  if (user.identity !== me && !iAmBusy) {
+  if (user.identity !== me && rooms.inRoom()) {
+    li.append(rooms.userActions(user.identity));
+  } else if (user.identity !== me && !iAmBusy) {
     const actions = el('div', 'user-actions');
     const disabled = !client.connected || Boolean(call);
     for (const [kind, label] of [['Video', 'Video call'], ['Voice', 'Voice call']]) {
@@ -177,40 +151,10 @@ function userRow(user, me, iAmBusy) {
 
 const chatNodes = new Map(); // message id -> <li>
 function renderChat() {
-  const log = $('chat-log');
-  const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-  const me = client.identity;
-  const wanted = new Set();
-  const nodes = client.messages.map((m) => {
-    wanted.add(m.id);
-    let li = chatNodes.get(m.id);
-    if (!li) {
-      li = el('li', 'msg');
-      li.dataset.id = m.id;
-      li.setAttribute('data-testid', 'chat-message');
-      const head = el('div', 'msg-head');
-      const author = el('span', 'msg-author');
-      author.setAttribute('data-testid', 'chat-author');
-      head.append(author, el('time', 'msg-time'));
-      li.append(head, el('div', 'msg-body', m.text ?? ''));
-      chatNodes.set(m.id, li);
-    }
-    li.classList.toggle('mine', m.sender === me);
-    const author = li.querySelector('.msg-author');
-    author.textContent = m.sender === me ? 'You' : nameOf(m.sender);
-    li.style.setProperty('--hue', hueOf(m.sender));
-    const t = li.querySelector('.msg-time');
-    const when = new Date(m.sent_at);
-    t.textContent = Number.isNaN(when.getTime()) ? '' : when.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-    t.dateTime = m.sent_at ?? '';
-    return li;
+  const count = renderChatLog($('chat-log'), client.messages, {
+    me: client.identity, nameOf, nodes: chatNodes, testid: 'chat-message',
   });
-  for (const id of chatNodes.keys()) if (!wanted.has(id)) chatNodes.delete(id);
-  const last = client.messages.at(-1);
-  const grew = log.lastElementChild?.dataset.id !== last?.id;
-  log.replaceChildren(...nodes);
-  $('chat-empty').hidden = nodes.length > 0 || !client.connected;
-  if (nearBottom || (grew && last?.sender === me)) log.scrollTop = log.scrollHeight;
+  $('chat-empty').hidden = count > 0 || !client.connected;
 }
 
 function renderCalls() {
@@ -343,25 +287,9 @@ async function refreshDevices() {
 }
 
 function renderDevices() {
-  const video = Boolean(media?.video);
-  for (const [kind, id] of [['videoinput', 'camera-select'], ['audioinput', 'mic-select']]) {
-    const select = $(id);
-    const options = deviceOptions(deviceList, kind);
-    const chosen = selectedDevice(options, media?.deviceInUse(kind) ?? '', loadDeviceChoice(localStorage, kind));
-    const same = select.options.length === options.length
-      && options.every((o, i) => select.options[i].value === o.id && select.options[i].text === o.label);
-    if (!same) {
-      select.replaceChildren(...options.map((o) => {
-        const opt = el('option', '', o.label);
-        opt.value = o.id;
-        return opt;
-      }));
-    }
-    if (document.activeElement !== select) select.value = chosen;
-    select.disabled = options.length === 0 || (kind === 'videoinput' && !video);
-  }
-  $('camera-select').hidden = !video;
-  $('camera-select').previousElementSibling.hidden = !video;
+  renderDeviceMenus(deviceList, media, {
+    cameraSelect: $('camera-select'), micSelect: $('mic-select'), video: Boolean(media?.video),
+  });
 }
 
 async function chooseDevice(kind, deviceId) {
@@ -586,11 +514,7 @@ $('chat-input').addEventListener('keydown', (ev) => {
     sendChat();
   }
 });
-$('chat-input').addEventListener('input', (ev) => {
-  const t = ev.target;
-  t.style.height = '';
-  t.style.height = `${Math.min(t.scrollHeight, 140)}px`;
-});
+$('chat-input').addEventListener('input', (ev) => autoGrow(ev.target));
 
 $('user-list').addEventListener('click', (ev) => {
   const button = ev.target.closest('button[data-action="call"]');
@@ -682,7 +606,10 @@ $('secret-form').addEventListener('submit', () => {
   $('secret-input').value = '';
 });
 
-window.addEventListener('pagehide', () => media?.stop());
+window.addEventListener('pagehide', () => {
+  media?.stop();
+  rooms.stop();
+});
 
 render();
 client.connect();

@@ -5,9 +5,9 @@ Owns: starting ``python -m pgcall`` on a free loopback port against the test's o
 SIGTERM; building the Svelte frontend once when its build is missing or older than its
 sources; launching the system
 Chromium through Playwright with fake cameras, microphones and screen; one page per person
-(``alice``, ``bob``); the artifacts directory.
-Does not own: what a test does with the pages (test_call.py, test_call_features.py) or the
-steps they share (people.py).
+(``alice``, ``bob``, and ``carol`` for rooms); the artifacts directory.
+Does not own: what a test does with the pages (test_call.py, test_call_features.py,
+test_rooms.py) or the steps they share (people.py).
 
 Playwright is used through its sync API, so the tests are plain functions (pytest-trio only
 runs ``async def`` tests in trio). No browser is ever downloaded: Playwright is pointed at the
@@ -221,6 +221,12 @@ def alice(browser: Browser, pgcall_url: str) -> Iterator[Person]:
 @pytest.fixture
 def bob(browser: Browser, pgcall_url: str) -> Iterator[Person]:
     yield from open_person(browser, pgcall_url, "bob")
+
+
+@pytest.fixture
+def carol(browser: Browser, pgcall_url: str) -> Iterator[Person]:
+    """A third person, for rooms."""
+    yield from open_person(browser, pgcall_url, "carol")
 
 
 @pytest.fixture(scope="session")

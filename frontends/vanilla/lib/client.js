@@ -11,13 +11,19 @@
  *   `status` {status, code, reason, retryInMs}  status ∈ connecting|open|reconnecting|replaced|
  *                                                need-secret|closed
  *   `state`  {table, op, row, old}  any change of identity / users / messages / calls /
- *                           settings; `op` is the message type (snapshot|insert|update|delete),
- *                           or `clear` with `rows` when a disconnect forgets our calls
- *   `ack`    {req_type}     `error` {req_type, message}    `media` {kind, header, payload}
- * Does not own: applying rows (state.js), framing (protocol.js), media (media.js), the DOM.
+ *                           settings, and of the room tables (protocol-rooms.md §2) and the
+ *                           `room_speaker` / `room_layers` messages (table = their type);
+ *                           `op` is the message type (snapshot|insert|update|delete), or `clear`
+ *                           when a disconnect forgets our calls (with their `rows`) or our room
+ *                           and invitations (table `rooms`)
+ *   `ack`    {req_type, ...}  the ack's other fields too (a room's `room_id`, `key`)
+ *   `error`  {req_type, message}    `media` {kind, header, payload}
+ * Does not own: applying rows (state.js, rooms.js), framing (protocol.js), media (media.js,
+ * roommedia.js), the DOM.
  */
 
 import { decodeMessage, encodeControl, encodeMedia } from './protocol.js';
+import { RoomState } from './rooms.js';
 import { RelayState } from './state.js';
 
 export const TOKEN_KEY = 'pgcall/token';
@@ -48,6 +54,7 @@ export class RelayClient extends EventTarget {
     this._clearTimer = clearTimer;
     this._random = random;
     this._state = new RelayState();
+    this._rooms = new RoomState();
     this._ws = null;
     this._wanted = false;
     this._attempt = 0;
@@ -64,6 +71,8 @@ export class RelayClient extends EventTarget {
   get calls() { return this._state.calls; }
   get settings() { return this._state.settings; }
   get settingsError() { return this._state.settingsError; }
+  /** The room this client is in, its members, chat, speaker and layers, and invitations. */
+  get rooms() { return this._rooms; }
   get bufferedAmount() { return this._ws ? this._ws.bufferedAmount : 0; }
 
   incomingCall() { return this._state.incomingCall(); }
@@ -132,14 +141,16 @@ export class RelayClient extends EventTarget {
         this._attempt = 0; // the server accepted us: the next outage starts from 0.5 s again
         this._emit('state', { table: 'identity' });
         return;
-      case 'ack':
-        this._emit('ack', { req_type: msg.req_type });
+      case 'ack': {
+        const { type: _type, ...fields } = msg;
+        this._emit('ack', { ...fields, req_type: msg.req_type });
         return;
+      }
       case 'error':
         this._emit('error', { req_type: String(msg.req_type ?? ''), message: String(msg.message ?? '') });
         return;
       default: {
-        const table = this._state.apply(msg);
+        const table = this._state.apply(msg) ?? this._rooms.apply(msg, this._state.identity);
         if (this._state.namesChanged) this._saveNames();
         if (table) this._emit('state', { table, op: msg.type, row: msg.row, old: msg.old });
       }
@@ -191,6 +202,11 @@ export class RelayClient extends EventTarget {
     // The server deletes every call of a departed identity (§6), so ours are gone.
     const calls = this._state.clearCalls();
     if (calls.length) this._emit('state', { table: 'call_sessions', op: 'clear', rows: calls });
+    // ... and ends our room membership and our invitations (protocol-rooms.md §2).
+    if (this._rooms.room || this._rooms.invites.size) {
+      this._rooms.clear();
+      this._emit('state', { table: 'rooms', op: 'clear' });
+    }
     if (code === CLOSE_REPLACED) {
       this._wanted = false;
       this._setStatus('replaced', { code, reason });

@@ -15,6 +15,11 @@
  * nothing to judge the verdict is 'idle' (the peer is silent and dark, or media has only just
  * started). pgcall's protocol carries no timestamps, so the network delay itself is not measured.
  *
+ * In a room (`audioRate: false`) members send audio only while they speak, so the audio rate
+ * says nothing: audio is judged by the share of received frames lost, dropped or concealed, and
+ * by the jitter buffer's depth; the room passes the video rate as the steady streams' share of
+ * their nominal rates (stats.js StreamRates) times videoFps.
+ *
  * Pure: call update() about once a second with the current summary and the time (ms).
  * Does not own the counters (stats.js) or how the verdict is shown.
  */
@@ -44,9 +49,10 @@ export class QualityMeter {
    * @param {number} o.audioFps      expected audio frames per second (1000 / audio_frame_ms)
    * @param {boolean} o.videoOn      the peer's video is arriving (VideoActivity says 'on')
    * @param {boolean} [o.connected]  our WebSocket is open
+   * @param {boolean} [o.audioRate]  judge the audio frame rate (false in a room)
    * @returns {{level: string, reasons: string[]}}
    */
-  update(summary, nowMs, { videoFps, audioFps, videoOn, connected = true }) {
+  update(summary, nowMs, { videoFps, audioFps, videoOn, connected = true, audioRate = true }) {
     const audioIn = summary.audioFpsReceived ?? 0;
     this._samples.push({
       nowMs,
@@ -58,6 +64,7 @@ export class QualityMeter {
       audioLost: (summary.droppedFrames ?? 0) + (summary.concealedFrames ?? 0),
       videoLost: summary.videoFramesLost ?? 0,
       videoIn: summary.videoFramesReceived ?? 0,
+      audioIn: summary.audioFramesReceived ?? 0,
     });
     if (this._samples.length > WINDOW + 1) this._samples.shift();
     if (!connected) return this._show(2, ['not connected to the server'], true);
@@ -87,12 +94,18 @@ export class QualityMeter {
     }
     if (audio.length >= 2 && audioFps > 0) {
       const { first, last, recent } = ends(audio);
-      const rate = mean(recent.map((s) => s.audioFps));
-      const why = `audio ${fmt(rate)} of ${fmt(audioFps)} frames/s`;
-      if (rate / audioFps < POOR.audio) worse(2, why);
-      else if (rate / audioFps < FAIR.audio) worse(1, why);
-      const perSecond = (Math.max(0, last.audioLost - first.audioLost) * 1000) / Math.max(1, last.nowMs - first.nowMs);
-      const lossShare = perSecond / audioFps;
+      const missing = Math.max(0, last.audioLost - first.audioLost);
+      let lossShare;
+      if (audioRate) {
+        const rate = mean(recent.map((s) => s.audioFps));
+        const why = `audio ${fmt(rate)} of ${fmt(audioFps)} frames/s`;
+        if (rate / audioFps < POOR.audio) worse(2, why);
+        else if (rate / audioFps < FAIR.audio) worse(1, why);
+        lossShare = (missing * 1000) / Math.max(1, last.nowMs - first.nowMs) / audioFps;
+      } else {
+        const came = Math.max(0, last.audioIn - first.audioIn);
+        lossShare = missing ? missing / (missing + came) : 0;
+      }
       const whyLoss = `${Math.round(lossShare * 100)} % of audio lost or late`;
       if (lossShare > POOR.loss) worse(2, whyLoss);
       else if (lossShare > FAIR.loss) worse(1, whyLoss);

@@ -382,3 +382,27 @@ test('close() stops for good', () => {
   c2.client.close();
   assert.equal(c2.timers.timers.at(-1).cleared, true);
 });
+
+// ------------------------------------------------------------------ rooms
+
+test('rooms: room tables and messages reach the room state with state events; acks keep their fields', () => {
+  const { client, events } = withIdentity();
+  const ROOM = '2f1c7e0a-4b7d-4f43-9a51-0c6a1d2e3f40';
+  client.handleBinary(encodeControl({ type: 'ack', req_type: 'create_room', room_id: ROOM, key: 'k' }));
+  assert.deepEqual(events.at(-1), { type: 'ack', detail: { req_type: 'create_room', room_id: ROOM, key: 'k' } });
+  client.handleControl({ type: 'snapshot', table: 'rooms', rows: [{ room_id: ROOM, name: 'r', call_type: 'Video' }] });
+  client.handleControl({ type: 'snapshot', table: 'room_members', rows: [{ room_id: ROOM, identity: ME, joined_at: 't' }] });
+  client.handleControl({ type: 'room_layers', room_id: ROOM, full: true, thumb: false });
+  client.handleControl({ type: 'insert', table: 'room_members', row: { room_id: ROOM, identity: BOB, joined_at: 'u' } });
+  const tables = events.filter((e) => e.type === 'state').map((e) => e.detail.table);
+  assert.deepEqual(tables.slice(-4), ['rooms', 'room_members', 'room_layers', 'room_members']);
+  assert.equal(client.rooms.roomId, ROOM);
+  assert.deepEqual(client.rooms.memberIds(), [ME, BOB]);
+  assert.equal(client.users.size, 0, 'the users table is not touched');
+  // A disconnect ends the membership on the server: the client forgets the room at once.
+  client.connect();
+  FakeSocket.instances.at(-1).serverOpen();
+  FakeSocket.instances.at(-1).serverClose(1006);
+  assert.equal(client.rooms.room, null);
+  assert.deepEqual(events.filter((e) => e.type === 'state').at(-1).detail, { table: 'rooms', op: 'clear' });
+});

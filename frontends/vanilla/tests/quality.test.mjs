@@ -111,3 +111,23 @@ test('no connection to the server is poor whatever the last figures say', () => 
   assert.equal(r.level, 'poor');
   assert.match(r.reasons[0], /not connected/);
 });
+
+test('room mode: the audio rate is not judged (members send only while they speak), its losses are', () => {
+  const q = new QualityMeter();
+  const totals = { audioFramesReceived: 0, droppedFrames: 0, concealedFrames: 0 };
+  let t = 0;
+  const second = (audio, lost = 0) => {
+    totals.audioFramesReceived += audio;
+    totals.droppedFrames += lost;
+    t += 1000;
+    return q.update({ audioFpsReceived: audio, jitterDepthMs: 90, ...totals }, t,
+      { videoFps: 0, audioFps: 20, videoOn: false, audioRate: false });
+  };
+  second(20);
+  assert.equal(second(7).level, 'good', 'a short phrase is not a poor connection');
+  assert.equal(second(35).level, 'good', 'two people talking at once');
+  assert.equal(second(30, 6).level, 'fair', '6 of 78 frames over the last 3 s');
+  const r = second(30, 20);
+  assert.equal(r.level, 'poor');
+  assert.match(r.reasons.join(), /% of audio lost or late/);
+});

@@ -3,14 +3,19 @@
 // Owns: creating the RelayClient (the vanilla frontend's client.js: socket, token, reconnect,
 // state tables), mirroring its state into runes after every `state` event, the connection status
 // text, the calls the user has just dismissed, the toasts, the call notices ("Declined",
-// "No answer", "Missed call", "Call ended · 03:12", decided by the shared calls.js), and the
-// control messages the UI sends (protocol.md section 3). Does not own: the protocol, the state
-// tables or the media runtime (those are the shared modules under frontends/vanilla/lib) or any
-// markup.
+// "No answer", "Missed call", "Call ended · 03:12", decided by the shared calls.js), the room this
+// page is in (the shared rooms.js: its tables, the room in the page URL, joining it again after
+// every reconnect), and the control messages the UI sends (protocol.md section 3,
+// protocol-rooms.md section 3). Does not own: the protocol, the state tables or the media
+// runtime (those are the shared modules under frontends/vanilla/lib) or any markup.
 
+import { replaceState } from '$app/navigation';
 import { CallTracker, noticeText } from '$vanilla/calls.js';
 import { RelayClient } from '$vanilla/client.js';
+import { RoomIntent } from '$vanilla/rooms.js';
 import { shortId } from './format.js';
+
+const ROOM_TABLES = ['rooms', 'room_members', 'room_messages', 'room_invites', 'room_speaker', 'room_layers'];
 
 const TOAST_MS = 6000;
 const NOTICE_MS = 8000;
@@ -39,6 +44,17 @@ export class RelaySession {
   outgoing = $state.raw(null);
   active = $state.raw(null);
 
+  // The room (protocol-rooms.md): its row, members in join order, chat, speaker, layers.
+  room = $state.raw(null);
+  roomMembers = $state.raw([]);
+  roomMessages = $state.raw([]);
+  roomSpeaker = $state(null);
+  roomPreviousSpeaker = $state(null);
+  roomLayers = $state.raw(null);
+  roomLink = $state(null); // the link that joins it (the page URL while in it)
+  invitation = $state.raw(null); // the first invitation to us not yet answered
+  invited = $state.raw(new Set()); // identities with an invitation waiting in our room
+
   toasts = $state([]);
   notice = $state.raw(null); // {id, kind, peer, title, detail} of the last call that ended
 
@@ -48,18 +64,33 @@ export class RelaySession {
   #tracker = new CallTracker();
   #noticeTimer = null;
   #pollTimer = null;
+  #intent;
+  #leaving = false;
+  #answeredInvites = new Set(); // room ids whose invitation was answered here
 
   constructor({ url = relayUrl(), storage = globalThis.localStorage } = {}) {
     this.client = new RelayClient({ url, storage });
+    this.#intent = new RoomIntent(window.location.href);
     // The same handle the vanilla app exposes, for browser tests and for debugging.
     if (typeof window !== 'undefined') window.pgcallClient = this.client;
     this.client.addEventListener('state', (ev) => {
-      if (ev.detail.table === 'call_sessions') this.#track(ev.detail);
+      const { table } = ev.detail;
+      if (table === 'call_sessions') this.#track(ev.detail);
+      if (table === 'identity') this.#rejoin();
+      if (ROOM_TABLES.includes(table)) this.#roomChanged(ev.detail);
       this.#sync();
     });
     this.client.addEventListener('status', (ev) => this.#onStatus(ev.detail));
+    this.client.addEventListener('ack', (ev) => {
+      const d = ev.detail;
+      if (d.req_type === 'create_room' || d.req_type === 'join_room') this.#setUrl(this.#intent.acked(d));
+      this.roomLink = this.#intent.link();
+    });
     this.client.addEventListener('error', (ev) => {
       const { req_type: reqType, message } = ev.detail;
+      if (reqType === 'join_room') this.#setUrl(this.#intent.joinFailed(this.client.rooms.roomId));
+      if (reqType === 'leave_room') this.#leaving = false;
+      this.roomLink = this.#intent.link();
       this.toast(message, { title: reqType || 'error' });
     });
   }
@@ -144,6 +175,54 @@ export class RelaySession {
     this.client.setSecret(secret);
   }
 
+  // --- rooms (protocol-rooms.md section 3) -----------------------------------------------
+
+  createRoom(name, kind, isPrivate) {
+    this.#send({ type: 'create_room', name, call_type: kind === 'Voice' ? 'Voice' : 'Video', private: Boolean(isPrivate) });
+  }
+
+  acceptInvitation(invite) {
+    this.#answeredInvites.add(invite.room_id);
+    this.#send({ type: 'join_room', room_id: invite.room_id });
+    this.#sync();
+  }
+
+  declineInvitation(invite) {
+    this.#answeredInvites.add(invite.room_id);
+    this.#send({ type: 'decline_room_invite', room_id: invite.room_id });
+    this.#sync();
+  }
+
+  leaveRoom() {
+    if (!this.room) return;
+    this.#leaving = true;
+    this.#setUrl(this.#intent.gone());
+    this.roomLink = null;
+    this.#send({ type: 'leave_room', room_id: this.room.room_id });
+  }
+
+  inviteToRoom(target) {
+    if (this.room) this.#send({ type: 'invite_to_room', room_id: this.room.room_id, target });
+  }
+
+  removeFromRoom(target) {
+    if (this.room) this.#send({ type: 'remove_from_room', room_id: this.room.room_id, target });
+  }
+
+  /** Pin `target` (my main member), or unpin with null. */
+  pin(target) {
+    if (this.room) this.#send({ type: 'pin', room_id: this.room.room_id, target });
+  }
+
+  /** Tell the room about my microphone, camera, screen or hand ({mic, camera, screen, hand}). */
+  setRoomState(change) {
+    return Boolean(this.room) && this.client.send({ type: 'set_room_state', room_id: this.room.room_id, ...change });
+  }
+
+  sendRoomMessage(text) {
+    if (this.room) this.#send({ type: 'send_room_message', room_id: this.room.room_id, text });
+  }
+
   // --- toasts -----------------------------------------------------------------------------
 
   toast(text, { title = '', level = 'error' } = {}) {
@@ -197,6 +276,32 @@ export class RelaySession {
     }
   }
 
+  /** A new connection: the server ended the membership of the old one; join the room again. */
+  #rejoin() {
+    this.#intent.connected();
+    const msg = this.#intent.joinRequest(this.client.rooms.roomId);
+    if (msg) this.client.send(msg);
+  }
+
+  #roomChanged({ table, op, old }) {
+    const c = this.client;
+    if (table === 'room_members' && op === 'delete' && old?.identity === c.identity && !c.rooms.room) {
+      if (!this.#leaving) this.toast('You were removed from the room.', { title: 'Room', level: 'info' });
+      this.#leaving = false;
+      this.#setUrl(this.#intent.gone());
+      this.roomLink = null;
+    }
+  }
+
+  #setUrl(href) {
+    if (!href) return;
+    try {
+      replaceState(href, {});
+    } catch {
+      window.history.replaceState(window.history.state, '', href); // before the router started
+    }
+  }
+
   #visible(call) {
     return call && !this.#dismissed.has(call.session_id) ? call : null;
   }
@@ -213,6 +318,18 @@ export class RelaySession {
     this.incoming = this.#visible(c.incomingCall());
     this.outgoing = this.#visible(c.outgoingCall());
     this.active = this.#visible(c.activeCall());
+    const r = c.rooms;
+    this.room = r.room;
+    this.roomMembers = r.memberIds().map((id) => r.members.get(id));
+    this.roomMessages = r.messages.slice();
+    this.roomSpeaker = r.speaker;
+    this.roomPreviousSpeaker = r.previousSpeaker;
+    this.roomLayers = r.layers;
+    this.invited = new Set([...r.invites.values()].filter((i) => i.room_id === r.roomId).map((i) => i.invitee));
+    for (const id of this.#answeredInvites) if (!r.invitesFor(c.identity).some((i) => i.room_id === id)) this.#answeredInvites.delete(id);
+    this.invitation = c.identity
+      ? r.invitesFor(c.identity).find((i) => !this.#answeredInvites.has(i.room_id) && i.room_id !== r.roomId) ?? null
+      : null;
     // A new call makes the last one's notice stale.
     if (this.notice && (this.incoming || this.outgoing || this.active)) this.dismissNotice();
     // A broken media_settings row (section 8.1) is worth one notice; calls then use defaults.
