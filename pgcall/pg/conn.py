@@ -247,9 +247,11 @@ class PgConnection:
         return name
 
     async def execute_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Prepared statements in one transaction and one round trip (libpq pipeline mode):
-        BEGIN, each statement, COMMIT, then a single wait for all their results. Raises the
-        first statement's error (the transaction is then rolled back: none of them took)."""
+        """Prepared statements in one round trip and one transaction (libpq pipeline mode):
+        each statement, then a single Sync, then a single wait for all their results. The
+        statements before a Sync run as one implicit transaction (PostgreSQL docs, "Message
+        Flow", Pipelining): one commit for the batch; on an error none of them took, and the
+        first error is raised."""
         if self.broken:
             raise ConnectionLost("connection is broken")
         pg = self.pgconn
@@ -259,18 +261,14 @@ class PgConnection:
             sends.append((await self._prepare(sql, types), values, formats))
         pg.enter_pipeline_mode()
         try:
-            pg.send_query_params(b"BEGIN", None)
             for name, values, formats in sends:
                 pg.send_query_prepared(name, values, param_formats=formats)
-            pg.send_query_params(b"COMMIT", None)
             pg.pipeline_sync()
             error = await self._pipeline_results()
         finally:
             if not self.broken:
                 pg.exit_pipeline_mode()
         if error is not None:
-            if pg.transaction_status == pq.TransactionStatus.INERROR:
-                await self.simple("ROLLBACK")
             raise error
 
     async def _pipeline_results(self) -> PgError | None:

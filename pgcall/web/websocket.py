@@ -33,9 +33,11 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 from wsproto.utilities import LocalProtocolError
 
 from ..config import WsLimits
+from . import masking
 from .frameguard import FrameGuard, Oversize
 
 log = logging.getLogger("pgcall.websocket")
+masking.install()
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1002

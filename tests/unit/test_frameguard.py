@@ -222,3 +222,20 @@ def test_boundaries_count_the_returns_to_between_messages() -> None:
     assert guard.boundaries == 2
     guard.feed(last[-1:])
     assert guard.boundaries == 3
+
+
+def test_the_fast_masker_unmasks_as_wsproto_does_piece_by_piece() -> None:
+    """web.masking replaces wsproto's masker: the same bytes, whatever the pieces."""
+    import os
+
+    from wsproto.frame_protocol import XorMaskerNull  # noqa: F401 (wsproto is importable)
+
+    from pgcall.web.masking import FastMasker
+
+    key, data = os.urandom(4), os.urandom(10_001)
+    expected = bytes(b ^ key[i % 4] for i, b in enumerate(data))
+    for cut in (0, 1, 3, 4, 5, 4096, 10_000):
+        masker = FastMasker(key)
+        got = bytes(masker.process(bytearray(data[:cut]))) + bytes(
+            masker.process(bytearray(data[cut:])))
+        assert got == expected, cut
