@@ -316,9 +316,12 @@ class PgConnection:
                 self.broken = True
                 raise ConnectionLost(pg.error_message.decode(errors="replace").strip()
                                      or "replication stream broken")
-            await trio.lowlevel.wait_readable(pg.socket)
             try:
+                await trio.lowlevel.wait_readable(pg.socket)
                 pg.consume_input()
+            except trio.ClosedResourceError:  # closed by another task (a watchdog)
+                self.broken = True
+                raise ConnectionLost("the connection was closed") from None
             except Exception as exc:
                 self.broken = True
                 raise ConnectionLost(str(exc) or "replication stream broken") from exc

@@ -36,6 +36,10 @@ class ScriptedStream:
     def ack(self, lsn: Lsn) -> None:
         self.acked = max(self.acked, lsn)
 
+    async def run_feedback(self) -> None:
+        """Nothing to tell a script: waits until the stream ends."""
+        await trio.sleep_forever()
+
     def statistics(self) -> dict[str, Any]:
         return {"acked_lsn": str(self.acked), "lag_bytes": 0}
 

@@ -13,7 +13,8 @@ Protocol": CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT).
 
 Feedback: a standby status update about every second, at once when a keepalive asks, and
 always with the LSN the hub has acknowledged (``ack``), so the server may recycle WAL and does
-not drop us at ``wal_sender_timeout``. Idle keepalives advance it too.
+not drop us at ``wal_sender_timeout``. Idle keepalives advance it too. The regular updates
+and the silence limit are kept by ``run_feedback``, a task beside the reader.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class ReplicationStream:
         self._last_end = start  # end LSN of the last transaction handed out
         self._next_status = 0.0
         self._last_heard = trio.current_time()
+        self._status_lock = trio.Lock()
+        self._silent = False  # run_feedback closed the connection: the server went quiet
         self.server_wal_end = start
         self.last_message_at = time.time()
         self.last_commit_time = 0  # of the last transaction handed out (PostgreSQL epoch, µs)
@@ -93,29 +96,43 @@ class ReplicationStream:
 
     async def _send_status(self, reply: bool = False) -> None:
         self._next_status = trio.current_time() + STATUS_INTERVAL_S
-        await self.conn.put_copy_data(walproto.standby_status_update(
-            self._acked, self._acked, self._acked, walproto.pg_time_us(time.time()), reply))
+        async with self._status_lock:  # the reader (keepalives) and run_feedback both send
+            await self.conn.put_copy_data(walproto.standby_status_update(
+                self._acked, self._acked, self._acked, walproto.pg_time_us(time.time()),
+                reply))
+
+    async def run_feedback(self) -> None:
+        """A status update about every second (asking for a reply once the server has been
+        quiet that long), and the silence limit: a connection the server has said nothing on
+        for ``SILENCE_LIMIT_S`` is dead though no error came, and is closed (the reader then
+        fails with that reason). Beside the reader, so that reading a message sets no timer.
+        Returns when the stream is closed."""
+        while True:
+            await trio.sleep_until(self._next_status)
+            now = trio.current_time()
+            if now - self._last_heard >= SILENCE_LIMIT_S:
+                self._silent = True
+                self.conn.close()
+                return
+            try:
+                await self._send_status(reply=now - self._last_heard >= STATUS_INTERVAL_S)
+            except ConnectionLost:
+                return  # the reader sees it too
 
     def __aiter__(self) -> ReplicationStream:
         return self
 
     async def __anext__(self) -> Transaction:
         while True:
-            data = None
-            silent_until = self._last_heard + SILENCE_LIMIT_S
-            with trio.move_on_at(min(self._next_status, silent_until)):
+            try:
                 data = await self.conn.get_copy_data()
-                if data is None:
-                    raise ConnectionLost("the server ended the replication stream")
+            except ConnectionLost:
+                if self._silent:
+                    raise ConnectionLost(
+                        f"no message from the server for {SILENCE_LIMIT_S:g} s") from None
+                raise
             if data is None:
-                now = trio.current_time()
-                if now >= silent_until:
-                    self.conn.broken = True
-                    raise ConnectionLost(f"no message from the server for {SILENCE_LIMIT_S:g} s")
-                # Ask for a keepalive once the server has been quiet for a status interval.
-                with trio.move_on_at(silent_until):
-                    await self._send_status(reply=now - self._last_heard >= STATUS_INTERVAL_S)
-                continue
+                raise ConnectionLost("the server ended the replication stream")
             self._last_heard = trio.current_time()
             msg = walproto.parse_copy_data(data)
             self.last_message_at = time.time()

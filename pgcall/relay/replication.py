@@ -35,6 +35,7 @@ class Stream(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Transaction]: ...
     def ack(self, lsn: Lsn) -> None: ...
+    async def run_feedback(self) -> None: ...
     def statistics(self) -> dict[str, Any]: ...
 
 
@@ -92,9 +93,18 @@ async def run_replication(source: ReplicationSource, hub: Consumer,
                 if not started:
                     started = True
                     task_status.started()
-                async for txn in stream:
-                    hub.publish(txn)
-                    stream.ack(txn.end_lsn)
+                failure: Exception | None = None
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(stream.run_feedback)
+                    try:
+                        async for txn in stream:
+                            hub.publish(txn)
+                            stream.ack(txn.end_lsn)
+                    except Exception as exc:  # raised below, as it is, not from the nursery
+                        failure = exc
+                    nursery.cancel_scope.cancel()
+                if failure is not None:
+                    raise failure
         except RECOVERABLE as exc:
             reason = status.last_error = str(exc) or type(exc).__name__
             log.warning("replication stream lost: %s; reconnecting in %.1f s",

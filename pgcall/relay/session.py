@@ -188,13 +188,11 @@ class Session:
         outbox, observe = self.outbox, self.ctx.on_latency
         try:
             while True:
-                data = None
-                with trio.move_on_at(ws.next_ping_at):
-                    data = await outbox.get()
-                if data is None:
-                    if trio.current_time() >= ws.next_ping_at:
+                data = await outbox.get()
+                if data is None:  # woken: a ping is due, or the reader owes a control frame
+                    if ws.ping_due:
                         await ws.send_ping()
-                    else:  # woken for a pong or close reply the reader owes
+                    else:
                         await ws.send_raw(ws.take_control())
                     continue
                 stamp = outbox.last_stamp
@@ -228,6 +226,7 @@ async def run_session(ctx: SessionContext, ws: ServerWebSocket, token: str | Non
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(session.run_sender, ws, nursery.cancel_scope)
+            nursery.start_soon(ws.run_timers, session.outbox.wake, session.outbox.request_close)
             try:
                 await _register(ctx, identity)
                 ctx.hub.subscribe(session)

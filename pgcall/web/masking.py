@@ -13,7 +13,6 @@ checking; only this arithmetic moves.
 from __future__ import annotations
 
 import wsproto.frame_protocol
-
 from websockets.speedups import apply_mask
 
 

@@ -16,14 +16,16 @@ close raced on one stream; here there is nothing to race.
 Timeouts (docs/limits.md): a peer that sends nothing at all for ``idle_timeout_s`` (our pings
 every ``ping_interval_s`` make any live client answer), a message not complete
 ``message_timeout_s`` after its first byte, and a closing handshake the peer does not finish
-within ``close_timeout_s`` all end the connection. After the closing handshake the server
-closes TCP (RFC 6455 §7.1.1): a FIN at once, the socket after at most ``LINGER_S``, so a peer
-cannot keep it open.
+within ``close_timeout_s`` all end the connection. One task (``run_timers``) keeps the first
+two and the ping cadence, so reading and writing a message never set a timer. After the
+closing handshake the server closes TCP (RFC 6455 §7.1.1): a FIN at once, the socket after at
+most ``LINGER_S``, so a peer cannot keep it open.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +83,7 @@ class ServerWebSocket:
         self._peer_closed = trio.Event()
         self.last_heard = trio.current_time()
         self.next_ping_at = self.last_heard + self.limits.ping_interval_s
+        self.ping_due = False  # run_timers says a ping should go out
         self.close_code: int | None = None  # the code of the peer's close frame, if any
         self.closed_by: str | None = None  # why the connection ended (WebSocketClosed.reason)
         # wsproto events of the data received, not yet handed out (or the guard's refusal)
@@ -123,24 +126,49 @@ class ServerWebSocket:
             self._take(data)
 
     async def _read(self) -> None:
+        """One read. It keeps no deadline of its own: ``run_timers`` watches the clock."""
+        try:
+            async with self._receive_lock:
+                data = await self.stream.receive_some(self.limits.receive_chunk)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
+        if not data:
+            raise self._ended("eof", None, "the peer closed TCP")
+        self._take(data)
+
+    async def run_timers(self, wake: Callable[[], None],
+                         close: Callable[[int, str], None]) -> None:
+        """The socket's clocks, in one task beside the reader and the writer (which keep no
+        deadlines, so no message costs a timer): every ``ping_interval_s`` the writer is woken
+        to send a ping (``ping_due``); a peer silent for ``idle_timeout_s``, or a message not
+        finished ``message_timeout_s`` after its first byte, is closed with 1008 through
+        ``close`` (the session's closing handshake). Returns once it has asked to close."""
         limits = self.limits
-        deadline = self.last_heard + limits.idle_timeout_s
-        if self._guard.mid_message:
-            deadline = min(deadline, self._message_started + limits.message_timeout_s)
-        with trio.move_on_at(deadline):
-            try:
-                async with self._receive_lock:
-                    data = await self.stream.receive_some(limits.receive_chunk)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
-            if not data:
-                raise self._ended("eof", None, "the peer closed TCP")
-            self._take(data)
-            return
-        if self._guard.mid_message and \
-                trio.current_time() >= self._message_started + limits.message_timeout_s:
-            raise self._refuse("slow_message", CLOSE_POLICY, "Message not completed in time")
-        raise self._refuse("idle", CLOSE_POLICY, "No data from the client")
+        while True:
+            idle_at = self.last_heard + limits.idle_timeout_s
+            message_at = (self._message_started + limits.message_timeout_s
+                          if self._guard.mid_message else math.inf)
+            # The next ping comes before either deadline can (both are longer than the ping
+            # interval from whatever moves them), so sleeping until the soonest is exact.
+            await trio.sleep_until(min(self.next_ping_at, idle_at, message_at))
+            now = trio.current_time()
+            if self._guard.mid_message and now >= \
+                    self._message_started + limits.message_timeout_s:
+                return self._timed_out(close, "slow_message", "Message not completed in time")
+            if now >= self.last_heard + limits.idle_timeout_s:
+                return self._timed_out(close, "idle", "No data from the client")
+            if now >= self.next_ping_at:
+                self.ping_due = True
+                self.next_ping_at = now + limits.ping_interval_s
+                wake()
+
+    def _timed_out(self, close: Callable[[int, str], None], reason: str, text: str) -> None:
+        if self.closed_by is None:
+            self.closed_by = reason
+        # No answer will come (the peer is silent, or inside a frame it does not finish):
+        # our close frame goes out and TCP closes, without waiting for one.
+        self._close_waited = True
+        close(CLOSE_POLICY, text)
 
     def _take(self, data: bytes | bytearray) -> None:
         """Guard, then decode, what arrived; the events wait in ``_pending``."""
@@ -262,7 +290,7 @@ class ServerWebSocket:
         await self.send_raw(frames)
 
     async def send_ping(self) -> None:
-        self.next_ping_at = trio.current_time() + self.limits.ping_interval_s
+        self.ping_due = False
         if self.open:
             await self.send_raw(self.take_control() + self._ws.send(Ping()))
 

@@ -358,7 +358,8 @@ async def test_ack_reaches_the_server(dsn: str) -> None:
         before = await confirmed()
         assert before is not None and before < txn.end_lsn
         async with trio.open_nursery() as nursery:
-            # Reading the stream is what sends the periodic status updates.
+            # The stream's feedback task sends the periodic status updates.
+            nursery.start_soon(stream.run_feedback)
             nursery.start_soon(next_txn, stream)
             # The server's view can only be polled; updates go out about once a second.
             with trio.fail_after(DEADLINE_S):
