@@ -21,6 +21,9 @@ from .conn import ConnectionLost, PgConnection, Result
 # error ever arrives) and is dropped; the caller gets ConnectionLost. pgcall's statements take
 # milliseconds; the longest, a reaper batch, well under a second.
 LEASE_TIMEOUT_S = 5.0
+# An idle connection is checked for a server-side close (closed_while_idle) only once it has
+# been idle this long.
+IDLE_CHECK_S = 0.5
 
 
 class Pool:
@@ -30,7 +33,7 @@ class Pool:
         self.lease_timeout_s = lease_timeout_s
         self.size = size
         self._setup_sql = setup_sql
-        self._idle: list[PgConnection] = []
+        self._idle: list[tuple[PgConnection, float]] = []  # with when each came back
         self._slots = trio.Semaphore(size)
         self._closed = False
 
@@ -41,8 +44,10 @@ class Pool:
         async with self._slots:
             conn = None
             while self._idle and conn is None:
-                conn = self._idle.pop()
-                if conn.closed_while_idle():
+                conn, idle_since = self._idle.pop()
+                # A connection back from its last statement a moment ago is not worth a poll:
+                # the hot path (frame batches) would pay a system call per batch for nothing.
+                if trio.current_time() - idle_since > IDLE_CHECK_S and conn.closed_while_idle():
                     conn.close()
                     conn = None
             if conn is None:
@@ -63,9 +68,9 @@ class Pool:
                     # The idle ones most likely share its fate (same server, same network);
                     # a new connection costs milliseconds, a dead one a failed statement.
                     while self._idle:
-                        self._idle.pop().close()
+                        self._idle.pop()[0].close()
                 elif not self._closed:
-                    self._idle.append(conn)
+                    self._idle.append((conn, trio.current_time()))
 
     async def execute(self, sql: str, params: Any = (), *, prepare: bool = False) -> Result:
         async with self.connection() as conn:
@@ -74,7 +79,7 @@ class Pool:
     def close(self) -> None:
         self._closed = True
         while self._idle:
-            self._idle.pop().close()
+            self._idle.pop()[0].close()
 
     def statistics(self) -> dict[str, int]:
         return {"size": self.size, "idle": len(self._idle),

@@ -280,14 +280,14 @@ class ServerWebSocket:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise WebSocketClosed("broken", None, str(exc) or type(exc).__name__) from None
 
-    async def send(self, data: bytes) -> None:
-        """One binary message (after any control frames owed)."""
+    async def send(self, *messages: bytes) -> None:
+        """Binary messages, in one write (after any control frames owed)."""
         if not self.open:
             raise WebSocketClosed(self.closed_by or "closed")
-        frames = self._ws.send(BytesMessage(data=data))
+        frames = [self._ws.send(BytesMessage(data=data)) for data in messages]
         if self._control:
-            frames = self.take_control() + frames
-        await self.send_raw(frames)
+            frames.insert(0, self.take_control())
+        await self.send_raw(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def send_ping(self) -> None:
         self.ping_due = False

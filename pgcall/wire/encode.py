@@ -16,14 +16,20 @@ from .protocol import MEDIA_FIELDS
 _KIND_TAG = {"audio": b"\x01", "video": b"\x02"}
 
 
+# Compact like JSON.stringify, non-ASCII as raw UTF-8 (§2). Made once: json.dumps with options
+# would build a new encoder for every message.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(obj: object) -> bytes:
-    # Compact like JSON.stringify, non-ASCII as raw UTF-8 (§2). A lone surrogate (possible in
-    # an echoed req_type) cannot be UTF-8; then escape it, as well-formed JSON.stringify does.
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    # A lone surrogate (possible in an echoed req_type) cannot be UTF-8; then escape it, as
+    # well-formed JSON.stringify does.
+    text = _ENCODER.encode(obj)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode("ascii")
+        return _ASCII_ENCODER.encode(obj).encode("ascii")
 
 
 def encode_control(obj: dict[str, Any]) -> bytes:

@@ -142,11 +142,13 @@ def _parse_int(digits: str) -> int | float:
     return int(digits) if len(digits) <= 1000 else float(digits)
 
 
+# One decoder for every message: json.loads with options would build a new one each call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
+
+
 def _loads(view: memoryview) -> object:
     try:
-        return json.loads(
-            str(view, "utf-8"), parse_constant=_reject_constant, parse_int=_parse_int
-        )
+        return _DECODER.decode(str(view, "utf-8"))
     except (ValueError, RecursionError):  # also bad UTF-8 (UnicodeDecodeError)
         raise ProtocolError("unknown", ERR_MALFORMED) from None
 
