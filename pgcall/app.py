@@ -26,6 +26,7 @@ from .db.instances import (
     run_keeper,
 )
 from .db.reaper import run_reaper
+from .db.recordings import RecordingStore
 from .db.rooms import RoomStore
 from .db.store import Store
 from .pg.binaries import find_installs
@@ -150,6 +151,8 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             app.metrics = metrics.render
             ctx = SessionContext(hub=hub, store=Store(pool, instance_id), frames=frames,
                                  rooms=RoomStore(pool, config.max_room_size),
+                                 recordings=RecordingStore(pool, instance_id,
+                                                           config.media_path),
                                  on_latency=metrics.frame_latency.observe)
             tls = None if config.certfile is None else tls_context(config.certfile,
                                                                     config.keyfile)
@@ -165,8 +168,9 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                 nursery.start_soon(run_cleaner, pool, instance_id)
                 nursery.start_soon(frames.run)
                 await nursery.start(run_replication, PostgresSource(dsn), hub, status)
-                nursery.start_soon(partial(run_reaper, pool, config.retain_s,
-                                           deleted=metrics.reaped))
+                nursery.start_soon(partial(
+                    run_reaper, pool, config.retain_s, deleted=metrics.reaped,
+                    recording_retention_days=config.recording_retention_days))
                 url = await nursery.start(door.serve, sock, tls)
                 version = "PostgreSQL {}.{}".format(*divmod(keeper.server_version, 10000))
                 database = (f"embedded {version} in {config.data_dir}" if config.embedded

@@ -124,6 +124,9 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
+    p.add_argument("--recording-retention", type=_positive_float, default=None,
+                   metavar="DAYS", help="delete recordings this many days after they stopped "
+                                        "(default: keep them until deleted)")
     p.add_argument("--max-room-size", type=_room_size, default=DEFAULT_MAX_ROOM_SIZE,
                    metavar="N", help="most people in one room (default "
                                      f"{DEFAULT_MAX_ROOM_SIZE}, 2-100)")
@@ -174,6 +177,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                                         if o.strip()),
                   join_secret=args.join_secret, media_path=args.media_path,
                   max_room_size=args.max_room_size,
+                  recording_retention_days=args.recording_retention,
                   path_env=env.get("PATH"), pg_bindir=args.pg_bindir)
 
 

@@ -69,6 +69,8 @@ class Config:
     pg_bindir: Path | None = None
     ws: WsLimits = WsLimits()
     max_room_size: int = DEFAULT_MAX_ROOM_SIZE
+    # Days a stopped recording is kept (None: until a participant who started it deletes it).
+    recording_retention_days: float | None = None
 
     @property
     def embedded(self) -> bool:

@@ -1,5 +1,7 @@
 """The reaper: every 2 s, deletes media frames older than the retention time (in bounded
-batches) and calls left ringing for 30 s.
+batches; the frames of recordings are moved to ``recorded_frames`` first) and calls left
+ringing for 30 s, stops recordings whose call or room is over and deletes recordings past
+``--recording-retention``.
 
 Owns: the delete statements and their schedule. Does not own: what retention is (config).
 The frame tables publish inserts only, so these deletes never travel the replication stream.
@@ -14,6 +16,7 @@ import trio
 
 from ..pg.conn import PgError
 from ..pg.pool import Pool
+from . import recordings
 
 log = logging.getLogger("pgcall.reaper")
 
@@ -23,7 +26,9 @@ RING_TIMEOUT_S = 30.0  # a call nobody answers is removed (pg-relay let it ring 
 
 
 async def reap_once(pool: Pool, retain_s: float) -> dict[str, int]:
-    """Delete every frame older than ``retain_s``; returns the count per table."""
+    """Delete every frame older than ``retain_s``, once the frames of recordings among them
+    have been moved out of the way (``recorded_frames``); returns the count per table."""
+    await recordings.move_recorded(pool, retain_s, BATCH)
     counts = {}
     for table in FRAME_TABLES:
         total = 0
@@ -51,12 +56,17 @@ async def expire_ringing(pool: Pool, ring_timeout_s: float) -> int:
 
 async def run_reaper(pool: Pool, retain_s: float, interval_s: float = 2.0,
                      deleted: dict[str, int] | None = None,
-                     ring_timeout_s: float = RING_TIMEOUT_S) -> None:
-    """Never returns; a database outage only skips runs."""
+                     ring_timeout_s: float = RING_TIMEOUT_S,
+                     recording_retention_days: float | None = None) -> None:
+    """Never returns; a database outage only skips runs. Each run also stops the recordings
+    of calls and rooms that are over, and deletes recordings past their retention."""
     while True:
         await trio.sleep(interval_s)
         try:
             await expire_ringing(pool, ring_timeout_s)
+            await recordings.stop_ended(pool)
+            if recording_retention_days is not None:
+                await recordings.expire(pool, recording_retention_days)
             counts = await reap_once(pool, retain_s)
         except PgError as exc:
             log.debug("reaper skipped a run: %s", exc)

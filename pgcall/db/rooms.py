@@ -17,6 +17,7 @@ from typing import Any
 from ..pg.conn import PgConnection
 from ..pg.pool import Pool
 from ..wire import rooms as w
+from .recordings import join_recorded_room
 from .store import CALL_LOCK, transaction
 
 # Ends a room nobody is in any more ($1: the room). Its invitations and chat go with it.
@@ -89,6 +90,9 @@ class RoomStore:
                 return None, w.ERR_BUSY
             if count >= max_members:
                 return None, w.ERR_ROOM_FULL
+            refused = await join_recorded_room(conn, rid, me)
+            if refused is not None:
+                return None, refused
             await conn.execute("INSERT INTO room_members (room_id, identity) VALUES ($1, $2)",
                                [rid, me])
             await conn.execute("DELETE FROM room_invites WHERE room_id = $1 AND invitee = $2",

@@ -59,6 +59,8 @@ SNAPSHOT_QUERIES = {
     "room_messages": "SELECT * FROM room_messages ORDER BY id DESC LIMIT 5000",
     # Which pgcall serves whom (sql/0003): never sent to clients.
     "pgcall_presence": "SELECT * FROM pgcall_presence",
+    # Recordings going on (sql/0004): their participants see the indicator.
+    "recordings": "SELECT * FROM recordings WHERE stopped_at IS NULL",
 }
 
 

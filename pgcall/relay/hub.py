@@ -129,6 +129,8 @@ class Hub:
                 self._route_state(change)
             elif change.table == "pgcall_presence":
                 self._presence(change)
+            elif change.table == "recordings":
+                self._recording(change)
             elif change.table in rooms.ROOM_TABLES:
                 new, old = self.mirror.apply(change)
                 self.rooms.state_change(change.table, change.op, new, old)
@@ -147,6 +149,32 @@ class Hub:
             owner = self.owners.get(new["identity"])
             if owner is not None:
                 owner.replace()
+
+    def _recording(self, change: Change) -> None:
+        """A recording started, gained a participant or stopped: its participants are told
+        (the recording indicator, docs/recording.md), nobody else. A stopped one leaves the
+        mirror, which keeps the ones going on."""
+        new, old = self.mirror.apply(change)
+        row = new if new is not None else old
+        assert row is not None
+        if change.op == "insert":
+            message = encode.insert_event("recordings", row)
+        elif change.op == "update":
+            message = encode.update_event("recordings", row, old or {})
+        else:
+            message = encode.delete_event("recordings", old or {})
+        for identity in {*(row.get("participants") or ()), *((old or {}).get("participants")
+                                                           or ())}:
+            sub = self.subscribers.get(identity)
+            if sub is not None:
+                self._deliver(sub, "state", message)
+        if new is not None and new.get("stopped_at") is not None:
+            self.mirror.tables["recordings"].pop(new["recording_id"], None)
+
+    def _recordings_of(self, identity: str) -> list[bytes]:
+        going_on = [r for r in self.mirror.tables["recordings"].values()
+                    if identity in (r.get("participants") or ())]
+        return [encode.snapshot("recordings", going_on)] if going_on else []
 
     def _route_room_frame(self, kind: str, row: dict[str, Any]) -> None:
         stamp = self.inflight.pop((kind, str(row["room_id"]), row["from_id"], row["seq"]), None)
@@ -226,7 +254,7 @@ class Hub:
                     self.wall_clock() - TRANSCRIPT_WINDOW_S, UTC)))
                 rows = [r for r in rows if (r.get("created_at") or "") > cutoff][:200]
             out.append(encode.snapshot(table, rows))
-        return out + self.rooms.snapshot_messages(identity)
+        return out + self.rooms.snapshot_messages(identity) + self._recordings_of(identity)
 
     def claim(self, sub: Subscriber) -> Subscriber | None:
         """Make ``sub`` the owner of its identity; returns the connection it replaces.

@@ -23,7 +23,7 @@ KEYS: dict[str, str | tuple[str, ...]] = {
     "media_settings": "id", "ai_transcripts": "id",
     "rooms": "room_id", "room_members": ("room_id", "identity"),
     "room_invites": ("room_id", "invitee"), "room_messages": "id",
-    "pgcall_presence": "identity",
+    "pgcall_presence": "identity", "recordings": "recording_id",
 }
 CAPS = {"chat_messages": 250, "ai_transcripts": 400,  # transcripts: 200 sent, after filtering
         "room_messages": 5000}

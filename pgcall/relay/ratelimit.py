@@ -23,6 +23,7 @@ LIMITS = {
     "nickname": Rate(1.0, 5.0),  # set_nickname
     "call": Rate(1.0, 5.0),  # request_call (ring harassment)
     "control": Rate(20.0, 40.0),  # accept/decline/end
+    "replay": Rate(10.0, 20.0),  # get_recording: each a few seconds of a recording
 }
 # Each refused message is a strike; a connection that runs out of strikes is closed with
 # CLOSE_RATE_LIMITED. 10/s with a burst of 100: a client must keep flooding for a while.

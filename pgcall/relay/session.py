@@ -20,12 +20,15 @@ from typing import Protocol
 import attrs
 import trio
 
+from ..db.recordings import RecordingStore
 from ..db.rooms import RoomStore
 from ..db.store import Store
 from ..pg.conn import ConnectionLost, PgError
+from ..recording.requests import carry_out as recording_request
 from ..rooms.requests import carry_out
 from ..web.websocket import LINGER_S, ServerWebSocket, WebSocketClosed
 from ..wire import encode, protocol, rowjson
+from ..wire.recording import RECORDING_CONTROL_TYPES
 from ..wire.rooms import ROOM_CONTROL_TYPES, RoomMedia
 from .hub import Hub
 from .outbox import CloseRequested, Outbox, OutboxLimits
@@ -41,9 +44,11 @@ ERR_DATABASE = "Database unavailable, please retry"
 ERR_INTERNAL = "Internal server error"
 CONTROL_BUCKETS = {"send_message": "chat", "set_nickname": "nickname", "request_call": "call",
                    "send_room_message": "chat", "create_room": "call", "join_room": "call",
-                   "invite_to_room": "call"}
+                   "invite_to_room": "call", "start_recording": "call",
+                   "get_recording": "replay"}
 LOGGED_REQUESTS = frozenset({"request_call", "accept_call", "decline_call", "end_call",
-                             "create_room", "join_room", "leave_room", "remove_from_room"})
+                             "create_room", "join_room", "leave_room", "remove_from_room",
+                             "start_recording", "stop_recording", "delete_recording"})
 
 
 class FrameSink(Protocol):
@@ -59,6 +64,7 @@ class SessionContext:
     store: Store
     frames: FrameSink
     rooms: RoomStore | None = None
+    recordings: RecordingStore | None = None
     outbox_limits: OutboxLimits = attrs.field(factory=OutboxLimits)
     video_enabled: bool = True
     # Observes pgcall's own latency of each relayed frame (receive → send), in seconds.
@@ -126,6 +132,9 @@ class Session:
             if msg.type in ROOM_CONTROL_TYPES:
                 assert self.ctx.rooms is not None, "rooms need a RoomStore"
                 extra, err = await carry_out(self.ctx.rooms, me, msg)
+            elif msg.type in RECORDING_CONTROL_TYPES:
+                assert self.ctx.recordings is not None, "recording needs a RecordingStore"
+                extra, err = await recording_request(self.ctx.recordings, me, msg, self.reply)
             elif msg.type == "set_nickname":
                 err = await store.set_nickname(me, f["nickname"])
             elif msg.type == "send_message":

@@ -184,7 +184,7 @@ class ServerWebSocket:
         was_mid, boundaries = self._guard.mid_message, self._guard.boundaries
         verdict = self._guard.feed(data) or self._over_frame_budget(elapsed)
         if verdict is not None:
-            self._pending.append(verdict)  # the rest of this message is never read
+            self._pending.append(verdict)  # the rest of this message is never kept
             return
         if self._guard.mid_message and (not was_mid or self._guard.boundaries != boundaries):
             # The unfinished message began in this chunk: a steady stream read in chunks

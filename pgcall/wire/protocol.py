@@ -53,6 +53,7 @@ from .fields import (
     string_field,
     utf16_len,
 )
+from .recording import RECORDING_CONTROL_TYPES, parse_recording_control
 from .rooms import ROOM_CONTROL_TYPES, RoomMedia, parse_room_control, parse_room_media_header
 
 TAG_CONTROL = 0
@@ -198,6 +199,8 @@ def _parse_control(msg: dict[str, Any]) -> Control:
         raise ProtocolError("unknown", ERR_UNKNOWN_TYPE)
     if mtype in ROOM_CONTROL_TYPES:
         return parse_room_control(mtype, msg)
+    if mtype in RECORDING_CONTROL_TYPES:
+        return parse_recording_control(mtype, msg)
     if mtype not in CONTROL_TYPES:
         raise ProtocolError(mtype, ERR_UNKNOWN_TYPE)
     if mtype == "set_nickname":
