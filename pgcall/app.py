@@ -25,6 +25,7 @@ from .db.instances import (
     run_cleaner,
     run_keeper,
 )
+from .db.publications import drop_relay_publication, open_relay_publication
 from .db.reaper import run_reaper
 from .db.recordings import RecordingStore
 from .db.rooms import RoomStore
@@ -137,6 +138,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
         try:
             await claim_instance(keeper, instance_id)
             await clean_dead_instances(keeper, instance_id)
+            publications = await open_relay_publication(keeper, instance_id)
             hub, status = Hub(instance_id), ReplicationStatus()
 
             async def websocket(up: Upgraded) -> None:
@@ -167,7 +169,8 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                                            on_reclaimed=reclaim))
                 nursery.start_soon(run_cleaner, pool, instance_id)
                 nursery.start_soon(frames.run)
-                await nursery.start(run_replication, PostgresSource(dsn), hub, status)
+                await nursery.start(run_replication, PostgresSource(dsn, publications), hub,
+                                    status)
                 nursery.start_soon(partial(
                     run_reaper, pool, config.retain_s, deleted=metrics.reaped,
                     recording_retention_days=config.recording_retention_days))
@@ -182,3 +185,9 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                 nursery.cancel_scope.cancel()
         finally:
             keeper.close()
+            # This relay's publication goes with it (the keeper may be a broken connection by
+            # now); left behind, the next clean-up of this dead instance drops it.
+            with trio.CancelScope(shield=True), trio.move_on_after(2.0), \
+                    contextlib.suppress(PgError):
+                async with open_connection(dsn) as conn:
+                    await drop_relay_publication(conn, instance_id)

@@ -41,13 +41,16 @@ log = logging.getLogger("pgcall.frames")
 OnFailed = Callable[[PgError], None]
 
 # Each frame table's columns (after ``id``, before ``inserted_at``) and how a frame fills them.
+# The last column names the relays the frame is for (sql/0005_frame_routes.sql).
 _COLUMNS = {
     "audio_frames": ("session_id", "from_id", "to_id", "seq", "sample_rate", "channels", "rms",
-                     "pcm16le"),
-    "video_frames": ("session_id", "from_id", "to_id", "seq", "width", "height", "jpeg"),
+                     "pcm16le", "to_relay"),
+    "video_frames": ("session_id", "from_id", "to_id", "seq", "width", "height", "jpeg",
+                     "to_relay"),
     "room_audio_frames": ("room_id", "from_id", "seq", "sample_rate", "channels", "rms",
-                          "pcm16le"),
-    "room_video_frames": ("room_id", "from_id", "seq", "layer", "width", "height", "jpeg"),
+                          "pcm16le", "relays"),
+    "room_video_frames": ("room_id", "from_id", "seq", "layer", "width", "height", "jpeg",
+                          "relays"),
 }
 INSERT_SQL = {table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                      f"({', '.join(f'${i}' for i in range(1, len(cols) + 1))})"
@@ -60,27 +63,32 @@ def table_of(media: Media | RoomMedia) -> str:
     return f"{room}{media.kind}_frames"
 
 
-def row_of(media: Media | RoomMedia, from_id: str) -> tuple[Any, ...]:
+Route = int | list[int] | None  # the relay (a call), or relays (a room); None: all
+
+
+def row_of(media: Media | RoomMedia, from_id: str, route: Route = None) -> tuple[Any, ...]:
     """The values of ``table_of(media)``'s columns, in ``_COLUMNS`` order."""
     h = media.header
     if isinstance(media, RoomMedia):
         head: tuple[Any, ...] = (uuid.UUID(media.room_id), from_id, media.seq)
         if media.kind == "audio":
-            return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload)
-        return (*head, h["layer"], h["width"], h["height"], media.payload)
+            return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload,
+                    route)
+        return (*head, h["layer"], h["width"], h["height"], media.payload, route)
     head = (uuid.UUID(media.session_id), from_id, media.to, media.seq)
     if media.kind == "audio":
-        return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload)
-    return (*head, h["width"], h["height"], media.payload)
+        return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload, route)
+    return (*head, h["width"], h["height"], media.payload, route)
 
 
-def statement(media: Media | RoomMedia, from_id: str,
-              media_path: str) -> tuple[str, tuple[Any, ...]]:
-    """The statement that writes one frame on ``media_path``."""
+def statement(media: Media | RoomMedia, from_id: str, media_path: str,
+              route: Route = None) -> tuple[str, tuple[Any, ...]]:
+    """The statement that writes one frame on ``media_path`` (logical messages cannot be
+    filtered per relay: every relay decodes them, and ``route`` is not used)."""
     if media_path == "message":
         prefixes = mediamsg.ROOM_PREFIX if isinstance(media, RoomMedia) else mediamsg.PREFIX
         return MESSAGE_SQL, (prefixes[media.kind], mediamsg.encode(media, from_id))
-    return INSERT_SQL[table_of(media)], row_of(media, from_id)
+    return INSERT_SQL[table_of(media)], row_of(media, from_id, route)
 
 
 @attrs.define
@@ -88,6 +96,7 @@ class _Queued:
     media: Media | RoomMedia
     from_id: str
     on_failed: OnFailed
+    route: Route
 
 
 @attrs.define
@@ -109,11 +118,12 @@ class FrameWriter:
         self.batches = 0
         self.dropped = 0  # video frames dropped because the database fell behind
 
-    def submit(self, media: Media | RoomMedia, from_id: str, on_failed: OnFailed) -> None:
+    def submit(self, media: Media | RoomMedia, from_id: str, on_failed: OnFailed,
+               route: Route = None) -> None:
         """Queue a checked frame for writing; never blocks. ``on_failed`` is called (from the
-        writer task) if the statement carrying it fails."""
+        writer task) if the statement carrying it fails. ``route``: the relays it is for."""
         shard = self._shards[zlib.crc32(from_id.encode()) % len(self._shards)]
-        shard.queue.append(_Queued(media, from_id, on_failed))
+        shard.queue.append(_Queued(media, from_id, on_failed, route))
         shard.queued_bytes += len(media.payload)
         while shard.queued_bytes > self.max_queued_bytes and self._drop_oldest_video(shard):
             pass
@@ -152,7 +162,8 @@ class FrameWriter:
             self.batches += 1
 
     async def _write(self, batch: list[_Queued]) -> None:
-        statements = [statement(item.media, item.from_id, self.media_path) for item in batch]
+        statements = [statement(item.media, item.from_id, self.media_path, item.route)
+                      for item in batch]
         async with self.pool.connection() as conn:
             await conn.execute_batch(statements)
 

@@ -18,6 +18,7 @@ import trio
 
 from ..pg.conn import PgConnection, PgError, transaction
 from ..pg.pool import Pool
+from .publications import drop_relay_publication
 from .rooms import leave_all
 from .store import CALL_LOCK
 
@@ -64,6 +65,7 @@ async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:
                                    [other])
                 await conn.execute("DELETE FROM pgcall_instances WHERE instance_id = $1",
                                    [other])
+                await drop_relay_publication(conn, other)
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", [other])
     if removed:

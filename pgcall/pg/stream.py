@@ -81,6 +81,7 @@ class ReplicationStream:
         self._next_status = 0.0
         self._last_heard = trio.current_time()
         self._status_lock = trio.Lock()
+        self.bytes_received = 0  # CopyData from the walsender: this relay's egress from it
         self._silent = False  # run_feedback closed the connection: the server went quiet
         self.server_wal_end = start
         self.last_message_at = time.time()
@@ -94,7 +95,8 @@ class ReplicationStream:
         return {"slot": self.slot, "acked_lsn": str(self._acked),
                 "received_lsn": str(self._last_end), "server_wal_end": str(self.server_wal_end),
                 "lag_bytes": max(0, int(self.server_wal_end) - int(self._acked)),
-                "last_commit_time": self.last_commit_time}
+                "last_commit_time": self.last_commit_time,
+                "bytes_received": self.bytes_received}
 
     async def _send_status(self, reply: bool = False) -> None:
         self._next_status = trio.current_time() + STATUS_INTERVAL_S
@@ -135,6 +137,7 @@ class ReplicationStream:
                 raise
             if data is None:
                 raise ConnectionLost("the server ended the replication stream")
+            self.bytes_received += len(data)
             self._last_heard = trio.current_time()
             msg = walproto.parse_copy_data(data)
             self.last_message_at = time.time()

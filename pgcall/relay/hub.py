@@ -73,7 +73,8 @@ class Hub:
         # the recipient's sender measures pgcall's own latency from it. Bounded.
         self.inflight: dict[tuple[str, str, str, int], float] = {}
         self.rooms = rooms.RoomRouter(self.mirror, self._deliver_to,
-                                      lambda identity: identity in self.subscribers)
+                                      lambda identity: identity in self.subscribers,
+                                      relay_of=self.relay_of)
 
     INFLIGHT_MAX = 10_000
 
@@ -149,6 +150,11 @@ class Hub:
             owner = self.owners.get(new["identity"])
             if owner is not None:
                 owner.replace()
+
+    def relay_of(self, identity: str) -> int | None:
+        """The pgcall serving ``identity`` (its presence row), None if nobody does."""
+        row = self.mirror.tables["pgcall_presence"].get(identity)
+        return int(row["instance_id"]) if row is not None else None
 
     def _recording(self, change: Change) -> None:
         """A recording started, gained a participant or stopped: its participants are told

@@ -20,7 +20,7 @@ import trio
 from ..pg.changes import Snapshot, Transaction
 from ..pg.conn import PgError
 from ..pg.pgoutput import PgOutputError
-from ..pg.stream import open_stream
+from ..pg.stream import PUBLICATIONS, open_stream
 from ..pg.walproto import Lsn, ReplicationProtocolError
 
 log = logging.getLogger("pgcall.replication")
@@ -52,11 +52,12 @@ class Consumer(Protocol):
 
 
 class PostgresSource:
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, publications: tuple[str, ...] = PUBLICATIONS) -> None:
         self.dsn = dsn
+        self.publications = publications
 
     def open(self) -> AbstractAsyncContextManager[Stream]:
-        return open_stream(self.dsn)
+        return open_stream(self.dsn, self.publications)
 
 
 class ReplicationStatus:
@@ -65,11 +66,18 @@ class ReplicationStatus:
     def __init__(self) -> None:
         self.stream: Stream | None = None
         self.reconnects = 0
+        self.bytes_before = 0  # received on streams that have ended
         self.last_error = ""
 
     @property
     def streaming(self) -> bool:
         return self.stream is not None
+
+    @property
+    def bytes_received(self) -> int:
+        """What the walsenders have sent this relay, over every stream so far."""
+        now = int(self.stream.statistics().get("bytes_received", 0)) if self.stream else 0
+        return self.bytes_before + now
 
 
 # Failures after which reconnecting can help; anything else is a bug and propagates.
@@ -111,6 +119,7 @@ async def run_replication(source: ReplicationSource, hub: Consumer,
                         status.last_error, backoff)
         finally:
             if status.stream is not None:
+                status.bytes_before += int(status.stream.statistics().get("bytes_received", 0))
                 status.stream = None
                 hub.stream_down(reason)
         status.reconnects += 1

@@ -55,7 +55,8 @@ class FrameSink(Protocol):
     """Where a session hands its checked frames (``db.framewriter.FrameWriter``)."""
 
     def submit(self, media: protocol.Media | RoomMedia, from_id: str,
-               on_failed: Callable[[PgError], None]) -> None: ...
+               on_failed: Callable[[PgError], None],
+               route: int | list[int] | None = None) -> None: ...
 
 
 @attrs.frozen
@@ -185,9 +186,11 @@ class Session:
             self.reply(encode.error(req_type, err))
             return None
         hub.frame_received(media.kind, stream_id, self.identity, media.seq)
+        route = (hub.rooms.relays_for(media.room_id, self.identity, media.kind)
+                 if isinstance(media, RoomMedia) else hub.relay_of(media.to))
         # Handed over, not awaited: the next message is read while the frame is written.
         self.ctx.frames.submit(media, self.identity, lambda exc: self.reply(
-            encode.error(req_type, self._db_error(req_type, exc))))
+            encode.error(req_type, self._db_error(req_type, exc))), route)
         return None
 
     # -- the socket ------------------------------------------------------------------------------

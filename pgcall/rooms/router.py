@@ -51,9 +51,10 @@ class RoomStats:
 
 
 class RoomRouter:
-    def __init__(self, mirror: Mirror, deliver: Delivery,
-                 is_local: Callable[[str], bool]) -> None:
+    def __init__(self, mirror: Mirror, deliver: Delivery, is_local: Callable[[str], bool],
+                 relay_of: Callable[[str], int | None] = lambda identity: None) -> None:
         self.mirror = mirror
+        self._relay_of = relay_of
         self._deliver = deliver
         self._is_local = is_local
         self.rooms: dict[str, RoomRuntime] = {}
@@ -187,6 +188,23 @@ class RoomRouter:
         return self.member_room.get(identity)
 
     # -- media ---------------------------------------------------------------------------------
+
+    def relays_for(self, room_id: str, sender: str, kind: str) -> list[int] | None:
+        """The pgcalls a room frame must reach: those serving the other members; for audio
+        also the sender's (every relay with a member tracks the speaker from the audio).
+        None (every relay) when one of them is not known."""
+        rt = self.rooms.get(room_id)
+        if rt is None:
+            return None
+        out: set[int] = set()
+        for member in rt.members:
+            if member == sender and kind != "audio":
+                continue
+            relay = self._relay_of(member)
+            if relay is None:
+                return None
+            out.add(relay)
+        return sorted(out)  # empty: nobody else (a room of one): no relay
 
     def media_check(self, sender: str, kind: str, room_id: str) -> str | None:
         """None if ``sender`` may send a ``kind`` frame to ``room_id``, else the error."""

@@ -75,6 +75,9 @@ class _StateCollector(Collector):
                                   value=self.replication.reconnects)
         yield GaugeMetricFamily("pgcall_replication_streaming", "1 while replication streams",
                                 value=1 if self.replication.streaming else 0)
+        yield CounterMetricFamily("pgcall_replication_bytes", "Bytes the walsender sent this "
+                                  "relay (CopyData): its share of the database's egress",
+                                  value=self.replication.bytes_received)
         stream = self.replication.stream
         lag_bytes, lag_s = 0.0, 0.0
         if stream is not None:

@@ -22,10 +22,15 @@ from pgcall.pg.pool import Pool
 from . import test_pg_faults
 from .conftest import wait_slots_released
 from .tcpproxy import TcpProxy
+from .test_observability import sample, scrape_metrics
 from .test_pg_faults import Cluster, run_pgcall, sql
 from .test_security import START_DEADLINE_S, STOP_DEADLINE_S, ws_base
 from .test_startup import free_port, http_get
 from .wsclient import event, media, open_client, open_clients, setup_call, video_header
+
+
+def room_video(room_id: str, seq: int) -> dict[str, object]:
+    return {"room_id": room_id, "seq": seq, "width": 640, "height": 360, "layer": "full"}
 
 REPO = Path(__file__).resolve().parents[2]
 cluster = test_pg_faults.cluster  # the fixture: a PostgreSQL of the test's own on a TCP port
@@ -69,6 +74,45 @@ async def test_a_call_across_two_relays(db_dsn: str) -> None:
             await a.send_media("video", video_header(session_id, b.identity, seq), JPEG)
         for seq in range(5):
             assert (await b.expect(media("video", seq=seq))).payload == JPEG
+
+
+async def test_each_relay_receives_only_the_frames_of_its_own_clients(db_dsn: str) -> None:
+    """Row filters on each relay's publication: a relay's walsender sends it the frames of
+    its own clients, not every frame written."""
+    async with relays(db_dsn, 2) as (one, two), open_clients(one, 4) as (a, b, e, g), \
+            open_clients(two, 3) as (c, d, f):
+        for x in (a, b, e, g):  # everyone knows everyone (the calls check who is online)
+            for y in (c, d, f):
+                await x.expect(event("insert", "users", identity=y.identity))
+        on_one = await setup_call(a, b, "Video")
+        on_two = await setup_call(c, d, "Video")
+        for seq in range(20):
+            await a.send_media("video", video_header(on_one, b.identity, seq), JPEG)
+            await c.send_media("video", video_header(on_two, d.identity, seq), JPEG)
+        await b.expect(media("video", seq=19))
+        await d.expect(media("video", seq=19))
+        for url in (one, two):  # each decoded its own call's 20 frames, not the other's
+            _, m = await scrape_metrics(url)
+            assert sample(m, "pgcall_frames_in_total", kind="video", scope="call") == 20
+            assert sample(m, "pgcall_frames_dropped_total", reason="recipient_offline") == 0
+        # A room on relay one only: relay two gets none of its frames...
+        room_id = (await e.request({"type": "create_room", "name": "one", "call_type":
+                                    "Video"}))["room_id"]
+        await g.request({"type": "join_room", "room_id": room_id})
+        await g.expect(lambda fr: fr.type == "room_layers")
+        for seq in range(5):
+            await e.send_media("video", room_video(room_id, seq), JPEG)
+        await g.expect(media("video", seq=4))
+        # ...until somebody it serves joins.
+        await f.request({"type": "join_room", "room_id": room_id})
+        await f.expect(lambda fr: fr.type == "room_layers")
+        await e.send_media("video", room_video(room_id, 5), JPEG)
+        await f.expect(media("video", seq=5))
+        _, m1 = await scrape_metrics(one)
+        _, m2 = await scrape_metrics(two)
+        assert sample(m1, "pgcall_frames_in_total", kind="video", scope="room") == 6
+        assert sample(m2, "pgcall_frames_in_total", kind="video", scope="room") == 1
+        assert sample(m2, "pgcall_replication_bytes_total") > 20 * len(JPEG)
 
 
 async def test_a_connection_on_another_relay_replaces_the_older_one(db_dsn: str,
