@@ -286,7 +286,8 @@ class FakeStore:
     async def end_call(self, identity: str, session_id: str) -> str | None:
         return self._result("end_call", identity, session_id)
 
-    def submit(self, media: Any, from_id: str, on_failed: Callable[[Any], None]) -> None:
+    def submit(self, media: Any, from_id: str, on_failed: Callable[[Any], None],
+               route: Any = None) -> None:
         """The frame writer's interface: recorded as ``insert_frame``; a result set for
         ``insert_frame`` that is an exception is handed to ``on_failed``, as the writer
         does when its statement fails."""
