@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator
 from functools import partial
@@ -114,7 +115,7 @@ async def serve(config: Config, shutdown: trio.Event | None = None, *,
     root = frontend_root(config.frontend)
     # Bind first: a busy port is reported before the database is started.
     try:
-        sock = listening_socket(config.host, config.port)
+        sock = listening_socket(config.host, config.port, config.reuse_port)
     except OSError as exc:
         raise CannotListen(config.host, config.port, exc) from exc
     with contextlib.closing(sock):
@@ -180,6 +181,10 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                             else f"{version} given by --dsn")
                 log.info("pgcall ready on %s (frontend %s; %s)", url, root, database)
                 task_status.started(Running(url=url, dsn=dsn))
+                if config.ready_fd is not None:  # a worker: tell the parent (workers.py)
+                    with contextlib.suppress(OSError):  # a parent that went is no matter
+                        os.write(config.ready_fd, b"1")
+                    os.close(config.ready_fd)
                 await shutdown.wait()
                 await close_clients(hub, CLOSE_GOING_AWAY, "Server shutting down", 1.5)
                 nursery.cancel_scope.cancel()

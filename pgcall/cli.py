@@ -27,6 +27,8 @@ from .config import (
     LOG_FORMATS,
     LOG_LEVELS,
     MEDIA_PATHS,
+    READY_FD_ENV,
+    WORKER_ENV,
     Config,
     default_data_dir,
 )
@@ -50,6 +52,13 @@ def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 0-65535, not {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"must be 1-64, not {text!r}")
     return value
 
 
@@ -124,6 +133,9 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
+    p.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="relay processes on this host and port, one per core (default 1); "
+                        "each has its own replication stream")
     p.add_argument("--recording-retention", type=_positive_float, default=None,
                    metavar="DAYS", help="delete recordings this many days after they stopped "
                                         "(default: keep them until deleted)")
@@ -178,26 +190,34 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                   join_secret=args.join_secret, media_path=args.media_path,
                   max_room_size=args.max_room_size,
                   recording_retention_days=args.recording_retention,
-                  path_env=env.get("PATH"), pg_bindir=args.pg_bindir)
+                  path_env=env.get("PATH"), pg_bindir=args.pg_bindir,
+                  workers=args.workers, reuse_port=WORKER_ENV in env,
+                  ready_fd=int(env[READY_FD_ENV]) if READY_FD_ENV in env else None)
 
 
-async def _run_until_signal(config: Config) -> None:
+async def _run_until_signal(config: Config, argv: Sequence[str] = ()) -> None:
     from .app import serve
+    from .workers import serve_workers, worker_argv
 
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
             async def serve_then_stop() -> None:
-                await serve(config, shutdown)
+                if config.workers > 1:
+                    await serve_workers(config, worker_argv(argv), shutdown)
+                else:
+                    await serve(config, shutdown)
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(serve_then_stop)
             async for signum in signals:
                 log.info("received %s, shutting down", signal.Signals(signum).name)
                 shutdown.set()
-                # A second signal, or the deadline, ends it at once.
-                nursery.cancel_scope.deadline = trio.current_time() + SHUTDOWN_DEADLINE_S
+                # A second signal, or the deadline, ends it at once. Workers have their own
+                # shutdown to finish first.
+                deadline = SHUTDOWN_DEADLINE_S * (2 if config.workers > 1 else 1)
+                nursery.cancel_scope.deadline = trio.current_time() + deadline
                 async for _ in signals:
                     nursery.cancel_scope.cancel()
 
@@ -216,7 +236,8 @@ def preflight(config: Config) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
-    args = parse_args(sys.argv[1:] if argv is None else argv, env)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv, env)
     if args.command == "bench":
         from .bench.cli import run_bench
 
@@ -227,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         preflight(config)
-        trio.run(_run_until_signal, config)
+        trio.run(_run_until_signal, config, argv)
     except BaseException as exc:
         message = user_facing(exc)
         if message is None:

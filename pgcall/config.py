@@ -16,6 +16,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9000  # pg-relay's port: its clients find us where they found it
 DEFAULT_RETAIN_S = 5.0  # frames older than this are deleted (the demo's 5 s)
 REAP_INTERVAL_S = 2.0  # how often the reaper runs (the demo's 2 s)
+# Set by ``pgcall --workers`` in each worker's environment (workers.py): bind the port with
+# SO_REUSEPORT, and report readiness on the file descriptor named.
+WORKER_ENV = "PGCALL_WORKER"
+READY_FD_ENV = "PGCALL_READY_FD"
 DEFAULT_MAX_ROOM_SIZE = 16  # people in one room (speaker-aware forwarding makes 16 fit)
 FRONTENDS = ("vanilla", "svelte")
 MEDIA_PATHS = ("table", "message")
@@ -71,6 +75,11 @@ class Config:
     max_room_size: int = DEFAULT_MAX_ROOM_SIZE
     # Days a stopped recording is kept (None: until a participant who started it deletes it).
     recording_retention_days: float | None = None
+    # Relay processes on this host and port (``workers``); and, in one of them, what the parent
+    # gave it: bind with SO_REUSEPORT, and say "ready" on this file descriptor.
+    workers: int = 1
+    reuse_port: bool = False
+    ready_fd: int | None = None
 
     @property
     def embedded(self) -> bool:

@@ -7,3 +7,6 @@ ALTER TABLE audio_frames ADD COLUMN IF NOT EXISTS to_relay BIGINT NULL;
 ALTER TABLE video_frames ADD COLUMN IF NOT EXISTS to_relay BIGINT NULL;
 ALTER TABLE room_audio_frames ADD COLUMN IF NOT EXISTS relays BIGINT[] NULL;
 ALTER TABLE room_video_frames ADD COLUMN IF NOT EXISTS relays BIGINT[] NULL;
+
+-- Which process a relay is (for an operator: `pgcall --workers` runs several on one host).
+ALTER TABLE pgcall_instances ADD COLUMN IF NOT EXISTS pid INT NULL;

@@ -10,6 +10,7 @@ Does not own: per-user presence rows (``store``).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import socket
 from collections.abc import Awaitable, Callable
@@ -40,8 +41,9 @@ async def claim_instance(conn: PgConnection, instance_id: int) -> None:
     """Hold our advisory lock on ``conn`` (kept open for pgcall's lifetime) and record us."""
     await conn.execute("SELECT pg_advisory_lock($1)", [instance_id])
     await conn.execute(
-        "INSERT INTO pgcall_instances (instance_id, host) VALUES ($1, $2) "
-        "ON CONFLICT (instance_id) DO NOTHING", [instance_id, socket.gethostname()])
+        "INSERT INTO pgcall_instances (instance_id, host, pid) VALUES ($1, $2, $3) "
+        "ON CONFLICT (instance_id) DO NOTHING", [instance_id, socket.gethostname(),
+                                                 os.getpid()])
 
 
 async def clean_dead_instances(conn: PgConnection, instance_id: int) -> int:

@@ -14,7 +14,8 @@ from pgcall.pg.migrate import Migration, load_migrations, migrate
 from tests.conftest import run_sql, with_dbname
 
 STATE_TABLES = {"users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts",
-                "rooms", "room_members", "room_invites", "room_messages", "pgcall_presence"}
+                "rooms", "room_members", "room_invites", "room_messages", "pgcall_presence",
+                "recordings"}
 FRAME_TABLES = {"audio_frames", "video_frames", "room_audio_frames", "room_video_frames"}
 
 # Everything a migration can change that a client would notice, as comparable rows.
