@@ -40,6 +40,7 @@ EXIT_PASS, EXIT_FAIL = 0, 1
 EXIT_USAGE = 2  # argparse's code for bad arguments
 EXIT_INTERRUPTED = 130  # the shell's code for SIGINT
 MIN_FRAME_BYTES = 12  # FF D8, the 8-byte send time, FF D9
+DEFAULT_URL = "ws://127.0.0.1:9000"
 
 
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
@@ -88,8 +89,12 @@ def _ws_url(text: str) -> str:
 def add_bench_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``pgcall bench`` (see ``--help``)."""
     p = parser
-    p.add_argument("--url", type=_ws_url, default="ws://127.0.0.1:9000",
-                   help="pgcall (or pg-relay) WebSocket URL (default ws://127.0.0.1:9000)")
+    p.add_argument("--url", dest="urls", type=_ws_url, action="append", default=None,
+                   metavar="URL",
+                   help=f"pgcall (or pg-relay) WebSocket URL (default {DEFAULT_URL}); repeat "
+                        "it to spread the clients over several relays, round-robin: a call's "
+                        "caller and callee, and a room's members, then connect to different "
+                        "URLs")
     load = p.add_mutually_exclusive_group()
     load.add_argument("--calls", type=_positive(int), default=1, metavar="N",
                       help="video calls to run at once, 2 clients each (default 1)")
@@ -136,11 +141,16 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
                    help="PASS needs at most this many frames lost (default 0)")
 
 
+def bench_urls(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``--url`` options in order, or the default one."""
+    return tuple(args.urls or (DEFAULT_URL,))
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """Run the bench the options describe; print the report; 0 on PASS, 1 on FAIL."""
     if args.rooms is not None:
         return _run_rooms(args)
-    plan = CallPlan(url=args.url, duration_s=args.duration, fps=args.fps,
+    plan = CallPlan(urls=bench_urls(args), duration_s=args.duration, fps=args.fps,
                     frame_bytes=args.frame_bytes, audio=args.audio)
     criteria = Criteria(min_fps=_min_fps(args), max_p99_ms=args.max_p99_ms,
                         video_streams=2 * args.calls)
@@ -164,7 +174,7 @@ def _run_rooms(args: argparse.Namespace) -> int:
         print(f"pgcall bench: --frame-bytes must be at least {MIN_ROOM_FRAME_BYTES} with "
               "--rooms", file=sys.stderr)
         return EXIT_USAGE
-    plan = RoomPlan(url=args.url, duration_s=args.duration, room_size=args.room_size,
+    plan = RoomPlan(urls=bench_urls(args), duration_s=args.duration, room_size=args.room_size,
                     fps=args.fps, frame_bytes=args.frame_bytes, thumb_bytes=args.thumb_bytes,
                     turn_s=args.turn, settle_s=args.settle)
     small = is_small(args.room_size)

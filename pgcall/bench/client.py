@@ -2,9 +2,10 @@
 
 Owns: the call flow of protocol.md §4.1 and §6 as a client sees it (identity, snapshot,
 ``request_call``, ``accept_call``, the ``Active`` update, ``end_call``), the send schedule,
-the time stamp inside each payload, and decoding what the server sends (§2, §4.6).
-Does not own: the arithmetic (``stats``), how calls are spread over processes (``runner``),
-or the command line (``cli``).
+the time stamp inside each payload, decoding what the server sends (§2, §4.6), and which URL
+each client connects to (``client_url``: round-robin, shared with the rooms). Does not own:
+the arithmetic (``stats``), how calls are spread over processes (``runner``), or the command
+line (``cli``).
 
 Latency is measured with one clock: the sender writes ``time.monotonic_ns()`` into the payload
 (video: the 8 bytes after the JPEG start marker FF D8; audio: the first 8 bytes of the PCM)
@@ -16,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -47,11 +49,32 @@ _NOISE = os.urandom(1 << 20)  # "random-ish" payload bytes; each frame takes ano
 _TAGS = {1: "audio", 2: "video"}
 
 
+def url_tuple(urls: Iterable[str]) -> tuple[str, ...]:
+    """The URLs a plan's clients connect to, as a tuple (a worker's plan arrives as JSON)."""
+    urls = tuple(urls)
+    if not urls:
+        raise ValueError("a bench needs at least one URL")
+    return urls
+
+
+def client_url(urls: tuple[str, ...], client: int) -> str:
+    """The URL of the run's ``client``-th client: round-robin over ``urls``, so consecutive
+    clients (a call's two ends, a room's members) connect to different URLs whenever there
+    are several."""
+    return urls[client % len(urls)]
+
+
+def call_urls(urls: tuple[str, ...], call: int) -> tuple[str, str]:
+    """(caller's URL, callee's URL) of call number ``call``: clients 2 * call and 2 * call + 1.
+    With two or more URLs the ends differ, so every frame crosses from one relay to another."""
+    return client_url(urls, 2 * call), client_url(urls, 2 * call + 1)
+
+
 @attrs.frozen
 class CallPlan:
     """What every call of a run does."""
 
-    url: str
+    urls: tuple[str, ...] = attrs.field(converter=url_tuple)  # clients spread over them
     duration_s: float
     fps: float
     frame_bytes: int
@@ -306,7 +329,8 @@ async def run_call(plan: CallPlan, call: int, start_at: float, recorder: Recorde
     wrong is recorded, never raised."""
     await trio.sleep_until(start_at)
     try:
-        async with open_ws(plan.url) as wa, open_ws(plan.url) as wb:
+        url_a, url_b = call_urls(plan.urls, call)
+        async with open_ws(url_a) as wa, open_ws(url_b) as wb:
             a, b = Peer(wa, recorder, call, "a"), Peer(wb, recorder, call, "b")
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(a.receive_loop)

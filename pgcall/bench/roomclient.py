@@ -34,7 +34,7 @@ from .client import (
     describe_ws_error,
     open_ws,
 )
-from .roommember import Member, Room, RoomPlan, room_frame
+from .roommember import Member, Room, RoomPlan, member_url, room_frame
 from .roomreport import RoomRecorder
 from .roomstats import analyze, rotation, speaker_at
 
@@ -177,7 +177,7 @@ async def run_room(plan: RoomPlan, index: int, start_at: float, recorder: RoomRe
     try:
         async with contextlib.AsyncExitStack() as stack:
             for i in range(plan.room_size):
-                ws = await stack.enter_async_context(open_ws(plan.url))
+                ws = await stack.enter_async_context(open_ws(member_url(plan, index, i)))
                 room.members.append(Member(ws, room, i))
             async with trio.open_nursery() as nursery:
                 for m in room.members:

@@ -20,7 +20,14 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ..wire.encode import encode_control
-from .client import SNAPSHOT_TABLES, decode_server_message, read_stamp, video_payload
+from .client import (
+    SNAPSHOT_TABLES,
+    client_url,
+    decode_server_message,
+    read_stamp,
+    url_tuple,
+    video_payload,
+)
 from .roomreport import RoomRecorder
 from .roomstats import RoomLog
 
@@ -29,7 +36,7 @@ from .roomstats import RoomLog
 class RoomPlan:
     """What every room of a run does."""
 
-    url: str
+    urls: tuple[str, ...] = attrs.field(converter=url_tuple)  # members spread over them
     duration_s: float
     room_size: int
     fps: float  # the full layer; the thumbnail goes at half this
@@ -37,6 +44,12 @@ class RoomPlan:
     thumb_bytes: int
     turn_s: float
     settle_s: float
+
+
+def member_url(plan: RoomPlan, room: int, member: int) -> str:
+    """The URL member ``member`` of room ``room`` connects to: the run's clients are numbered
+    room by room and take the URLs round-robin, so with several URLs a room spans relays."""
+    return client_url(plan.urls, room * plan.room_size + member)
 
 
 MIN_FRAME_BYTES = 20  # FF D8, the send time, the due time, FF D9

@@ -1,6 +1,7 @@
-"""``pgcall bench`` against a real pgcall on a real PostgreSQL: calls, and rooms.
+"""``pgcall bench`` against a real pgcall on a real PostgreSQL: calls, and rooms; and against
+two pgcalls (relays) on one database, the clients spread over both with ``--url`` twice.
 
-The server runs in the test's trio nursery on port 0; the bench runs as the command a user
+The servers run in the test's trio nursery on port 0; the bench runs as the command a user
 would type, as a subprocess, with ``--json``. Only counts and the shape of the figures are
 checked - how fast this machine happens to be is never asserted.
 """
@@ -17,6 +18,9 @@ import trio
 
 from pgcall.app import Running, serve
 from pgcall.config import Config
+
+from .test_observability import Samples, sample, scrape_metrics
+from .test_relays import relays
 
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 90.0  # start-up, 3 s of media, drain and close, on a busy 2-core machine
@@ -108,3 +112,46 @@ async def test_a_large_room_streams_thumbnails_and_follows_the_speaker(server: s
                               "--turn", "1.5", "--settle", "0.5", "--frame-bytes", "8000")
     _check_room(result, 5)
     assert result["turns_measured"] == 2
+
+
+# -- two relays ---------------------------------------------------------------------------
+
+
+def _frames(samples: Samples, name: str, scope: str) -> float:
+    return sum(sample(samples, name, kind=kind, scope=scope) for kind in ("video", "audio"))
+
+
+async def _relay_figures(urls: list[str], scope: str) -> list[tuple[float, float]]:
+    """(frames written to PostgreSQL, frames queued to its own clients) of each relay."""
+    figures = []
+    for url in urls:
+        _, samples = await scrape_metrics(url)
+        figures.append((sample(samples, "pgcall_frames_written_total"),
+                        _frames(samples, "pgcall_frames_out_total", scope)))
+    return figures
+
+
+async def test_calls_across_two_relays(db_dsn: str) -> None:
+    """Every caller on relay one, every callee on relay two: what each relay hands its clients
+    was written by the other one."""
+    async with relays(db_dsn, 2) as (one, two):
+        result = await _run_bench(one, "--url", two, "--calls", "2", "--duration", "2",
+                                  "--frame-bytes", "5000")
+        _check(result, calls=2, audio=True)
+        (written_one, out_one), (written_two, out_two) = await _relay_figures(
+            [one, two], "call")
+    assert written_one > 0 and written_two > 0  # both relays had senders
+    assert 0 < out_one <= written_two
+    assert 0 < out_two <= written_one
+    assert out_one + out_two >= result["frames_received"]
+
+
+async def test_a_room_across_two_relays(db_dsn: str) -> None:
+    """Members 0 and 2 on relay one, member 1 on relay two: the room works as on one relay."""
+    async with relays(db_dsn, 2) as (one, two):
+        result = await _run_bench(one, "--url", two, "--rooms", "1", "--room-size", "3",
+                                  "--duration", "2", "--frame-bytes", "8000")
+        _check_room(result, 3)
+        figures = await _relay_figures([one, two], "room")
+    for written, out in figures:
+        assert written > 0 and out > 0

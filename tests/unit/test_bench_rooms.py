@@ -336,7 +336,7 @@ def test_room_options_and_their_defaults() -> None:
 
 
 def _member(room_size: int = 3) -> roommember.Member:
-    plan = roommember.RoomPlan(url="ws://x", duration_s=1.0, room_size=room_size, fps=15.0,
+    plan = roommember.RoomPlan(urls=["ws://x"], duration_s=1.0, room_size=room_size, fps=15.0,
                                frame_bytes=1000, thumb_bytes=100, turn_s=4.0, settle_s=1.0)
     room = roommember.Room(plan, 0, RoomRecorder())
     room.index_of = {"a" * 64: 0, "b" * 64: 1}

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pgcall.bench import client, runner
-from pgcall.bench.cli import ProgressLine, add_bench_options, format_report
+from pgcall.bench.cli import ProgressLine, add_bench_options, bench_urls, format_report
 from pgcall.bench.stats import (
     Criteria,
     Latency,
@@ -304,10 +304,11 @@ def test_bench_options_and_their_defaults() -> None:
     args = parser.parse_args([])
     assert (args.calls, args.fps, args.frame_bytes, args.audio, args.procs, args.json) == (
         1, 15.0, 30000, True, 1, False)
+    assert bench_urls(args) == ("ws://127.0.0.1:9000",)
     args = parser.parse_args(["--url", "ws://h:1", "--calls", "3", "--duration", "2",
                               "--no-audio", "--ramp", "1.5", "--procs", "2", "--json"])
-    assert (args.url, args.calls, args.duration, args.audio, args.ramp, args.procs,
-            args.json) == ("ws://h:1", 3, 2.0, False, 1.5, 2, True)
+    assert (bench_urls(args), args.calls, args.duration, args.audio, args.ramp, args.procs,
+            args.json) == (("ws://h:1",), 3, 2.0, False, 1.5, 2, True)
     for bad in (["--calls", "0"], ["--frame-bytes", "11"], ["--ramp", "-1"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
