@@ -32,7 +32,7 @@ from .db.recordings import RecordingStore
 from .db.rooms import RoomStore
 from .db.store import Store
 from .pg.binaries import find_installs
-from .pg.checks import check_server
+from .pg.checks import check_server, check_standby
 from .pg.conn import PgConnection, PgError, open_connection
 from .pg.embedded import open_embedded
 from .pg.migrate import migrate
@@ -84,6 +84,8 @@ async def open_database(config: Config) -> AsyncIterator[str]:
             assert config.dsn is not None
             dsn = config.dsn
             await check_server(dsn)
+            if config.replication_dsn is not None:
+                await check_standby(config.replication_dsn)
         async with open_connection(dsn) as conn:
             await migrate(conn)
         yield dsn
@@ -170,8 +172,9 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
                                            on_reclaimed=reclaim))
                 nursery.start_soon(run_cleaner, pool, instance_id)
                 nursery.start_soon(frames.run)
-                await nursery.start(run_replication, PostgresSource(dsn, publications), hub,
-                                    status)
+                source = PostgresSource(config.replication_dsn or dsn, publications,
+                                        primary_dsn=dsn if config.replication_dsn else None)
+                await nursery.start(run_replication, source, hub, status)
                 nursery.start_soon(partial(
                     run_reaper, pool, config.retain_s, deleted=metrics.reaped,
                     recording_retention_days=config.recording_retention_days))

@@ -133,6 +133,10 @@ def add_serve_options(p: argparse.ArgumentParser, env: Mapping[str, str]) -> Non
     p.add_argument("--media-path", choices=MEDIA_PATHS, default="table",
                    help="table: INSERT frames into audio_frames/video_frames (default, "
                         "pg-relay compatible); message: pg_logical_emit_message, nothing stored")
+    p.add_argument("--replication-dsn", default=env.get("PGCALL_REPLICATION_DSN") or None,
+                   metavar="DSN", help="decode the stream on this hot standby of --dsn "
+                                       "(PostgreSQL 16 or newer) instead of on the primary "
+                                       "(env PGCALL_REPLICATION_DSN)")
     p.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="relay processes on this host and port, one per core (default 1); "
                         "each has its own replication stream")
@@ -176,6 +180,8 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespac
     args.command = "serve"
     if (args.certfile is None) != (args.keyfile is None):
         parser.error("--certfile and --keyfile go together")
+    if args.replication_dsn is not None and args.dsn is None:
+        parser.error("--replication-dsn names a standby of --dsn; give --dsn too")
     return args
 
 
@@ -192,6 +198,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Config
                   recording_retention_days=args.recording_retention,
                   path_env=env.get("PATH"), pg_bindir=args.pg_bindir,
                   workers=args.workers, reuse_port=WORKER_ENV in env,
+                  replication_dsn=args.replication_dsn,
                   ready_fd=int(env[READY_FD_ENV]) if READY_FD_ENV in env else None)
 
 

@@ -78,6 +78,8 @@ class Config:
     # Relay processes on this host and port (``workers``); and, in one of them, what the parent
     # gave it: bind with SO_REUSEPORT, and say "ready" on this file descriptor.
     workers: int = 1
+    # Where the replication stream comes from, if not --dsn: a hot standby of it (PG >= 16).
+    replication_dsn: str | None = None
     reuse_port: bool = False
     ready_fd: int | None = None
 

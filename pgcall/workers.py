@@ -129,7 +129,7 @@ class WorkerFailed(StartupError):
 # Options a worker does not take from the parent's command line: the parent gives it the DSN
 # (in its environment), its port, and a secret in the environment rather than in ``ps``.
 _NOT_FOR_WORKERS = ("--workers", "--dsn", "--data-dir", "--port", "--join-secret",
-                    "--pg-bindir")
+                    "--pg-bindir", "--replication-dsn")
 
 
 def worker_argv(argv: Sequence[str]) -> list[str]:
@@ -153,6 +153,8 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
 def worker_env(dsn: str, config: Config) -> dict[str, str]:
     """The workers' environment: secrets travel here, not on the command line (ps)."""
     env = dict(os.environ, PGCALL_DSN=dsn)
+    if config.replication_dsn is not None:
+        env["PGCALL_REPLICATION_DSN"] = config.replication_dsn
     if config.join_secret is not None:
         env["PGCALL_JOIN_SECRET"] = config.join_secret
     return env

@@ -98,7 +98,7 @@ class ServerThread:
         return self.server
 
     def stop(self) -> None:
-        if self._token is not None and self._stop is not None:
+        if self.server is not None and self._token is not None and self._stop is not None:
             trio.from_thread.run_sync(self._stop.set, trio_token=self._token)
         self._thread.join(30)
 

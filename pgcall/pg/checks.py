@@ -80,3 +80,29 @@ async def _check_replication_connection(dsn: str) -> None:
         raise StartupCheckFailed(f"replication connection does not work: {exc}") from None
     finally:
         conn.close()
+
+
+STANDBY_DECODING_FROM = 160000  # logical decoding on a standby: PostgreSQL 16
+
+
+async def check_standby(dsn: str) -> None:
+    """``--replication-dsn``: a server pgcall can decode on; a standby needs PostgreSQL 16."""
+    try:
+        conn = await PgConnection.connect(dsn)
+    except PgError as exc:
+        raise StartupCheckFailed(f"cannot connect to the replication server: {exc}") from None
+    try:
+        in_recovery, wal_level = (await conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('wal_level')")).rows[0]
+        if in_recovery and conn.server_version < STANDBY_DECODING_FROM:
+            raise StartupCheckFailed(
+                f"the replication server is a standby running PostgreSQL "
+                f"{conn.server_version // 10000}: decoding on a standby needs PostgreSQL 16 "
+                "or newer")
+        if wal_level != "logical":
+            raise StartupCheckFailed(
+                f"wal_level is '{wal_level}' on the replication server but must be "
+                "'logical' (on the standby as on the primary)")
+    finally:
+        conn.close()
+    await _check_replication_connection(dsn)

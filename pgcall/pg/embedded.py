@@ -34,7 +34,8 @@ from .bundled import stage_copy
 
 log = logging.getLogger("pgcall.pg")
 
-READY_LINE = b"database system is ready to accept connections"
+# "... accept connections", or "... accept read-only connections" from a hot standby
+READY_LINE = b"database system is ready to accept"
 SUPERUSER = "pgcall"
 STOP_TIMEOUT_S = 10.0
 

@@ -171,16 +171,35 @@ async def _read_snapshot(dsn: str, snapshot_name: str) -> Snapshot:
         return Snapshot(tables)
 
 
+NUDGE_EVERY_S = 0.5
+
+
+async def _nudge(primary_dsn: str) -> None:
+    """Until cancelled: ``pg_log_standby_snapshot()`` on the primary every ``NUDGE_EVERY_S``.
+    A logical slot on a standby (PostgreSQL >= 16) is ready only once a running-xacts record
+    has come from the primary, which an idle primary writes only every 15 s; this makes it
+    come at once."""
+    async with open_connection(primary_dsn) as conn:
+        while True:
+            await conn.execute("SELECT pg_log_standby_snapshot()")
+            await trio.sleep(NUDGE_EVERY_S)
+
+
 @contextlib.asynccontextmanager
-async def open_stream(dsn: str, publications: tuple[str, ...] = PUBLICATIONS
-                      ) -> AsyncIterator[ReplicationStream]:
-    """Connect, take the snapshot, start streaming; the slot goes with the connection."""
+async def open_stream(dsn: str, publications: tuple[str, ...] = PUBLICATIONS,
+                      primary_dsn: str | None = None) -> AsyncIterator[ReplicationStream]:
+    """Connect, take the snapshot, start streaming; the slot goes with the connection.
+    ``primary_dsn``: ``dsn`` is a hot standby of it (decoding on the standby)."""
     async with open_connection(dsn, replication="database") as conn:
         slot = slot_name()
         # PostgreSQL 15 introduced the option list; 14 only knows the keyword form.
         option = "(SNAPSHOT 'export')" if conn.server_version >= 150000 else "EXPORT_SNAPSHOT"
         create = f"CREATE_REPLICATION_SLOT {slot} TEMPORARY LOGICAL pgoutput {option}"
-        res = (await conn.simple(create))[0].dicts()[0]
+        async with trio.open_nursery() as nursery:
+            if primary_dsn is not None:
+                nursery.start_soon(_nudge, primary_dsn)
+            res = (await conn.simple(create))[0].dicts()[0]
+            nursery.cancel_scope.cancel()
         start, snapshot_name = Lsn.parse(res["consistent_point"]), res["snapshot_name"]
         # The exported snapshot lives until the next command on this connection.
         snapshot = await _read_snapshot(dsn, snapshot_name)

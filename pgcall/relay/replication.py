@@ -52,12 +52,17 @@ class Consumer(Protocol):
 
 
 class PostgresSource:
-    def __init__(self, dsn: str, publications: tuple[str, ...] = PUBLICATIONS) -> None:
+    """Streams from ``dsn``; with ``primary_dsn``, ``dsn`` is a hot standby of that primary
+    (decoding on the standby, PostgreSQL >= 16)."""
+
+    def __init__(self, dsn: str, publications: tuple[str, ...] = PUBLICATIONS,
+                 primary_dsn: str | None = None) -> None:
         self.dsn = dsn
         self.publications = publications
+        self.primary_dsn = primary_dsn
 
     def open(self) -> AbstractAsyncContextManager[Stream]:
-        return open_stream(self.dsn, self.publications)
+        return open_stream(self.dsn, self.publications, self.primary_dsn)
 
 
 class ReplicationStatus:

@@ -185,6 +185,17 @@ def test_keyfile_without_certfile(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--keyfile" in usage_error(["serve", "--keyfile", "/etc/ssl/k.pem"], capsys)
 
 
+def test_replication_dsn_without_dsn(capsys: pytest.CaptureFixture[str]) -> None:
+    err = usage_error(["--replication-dsn", "host=standby dbname=pgcall"], capsys)
+    assert "--replication-dsn" in err and "--dsn" in err
+
+
+def test_replication_dsn_from_the_environment() -> None:
+    env = {"PGCALL_DSN": "host=primary", "PGCALL_REPLICATION_DSN": "host=standby"}
+    args = parse_args([], env)
+    assert config_from_args(args, env).replication_dsn == "host=standby"
+
+
 def test_unknown_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--colour" in usage_error(["--colour", "blue"], capsys)
 
