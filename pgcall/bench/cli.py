@@ -122,6 +122,9 @@ def add_bench_options(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--max-p99-ms", type=_positive(float), default=100.0, metavar="MS",
                    help="PASS needs video p99 latency (in rooms, the speaker's) at most this "
                         "(default 100)")
+    p.add_argument("--record", action="store_true",
+                   help="record every call and room (each client says it shows the recording "
+                        "indicator, then one starts recording)")
     p.add_argument("--json", action="store_true",
                    help="print the report as one JSON object instead of text")
     r = p.add_argument_group("rooms", "with --rooms: one member speaks at a time, in turns")
@@ -151,7 +154,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.rooms is not None:
         return _run_rooms(args)
     plan = CallPlan(urls=bench_urls(args), duration_s=args.duration, fps=args.fps,
-                    frame_bytes=args.frame_bytes, audio=args.audio)
+                    frame_bytes=args.frame_bytes, audio=args.audio, record=args.record)
     criteria = Criteria(min_fps=_min_fps(args), max_p99_ms=args.max_p99_ms,
                         video_streams=2 * args.calls)
     measured = _measure(run_local, run_workers, plan,
@@ -176,7 +179,7 @@ def _run_rooms(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     plan = RoomPlan(urls=bench_urls(args), duration_s=args.duration, room_size=args.room_size,
                     fps=args.fps, frame_bytes=args.frame_bytes, thumb_bytes=args.thumb_bytes,
-                    turn_s=args.turn, settle_s=args.settle)
+                    turn_s=args.turn, settle_s=args.settle, record=args.record)
     small = is_small(args.room_size)
     criteria = RoomCriteria(rooms=args.rooms, min_speaker_fps=_min_fps(args),
                             min_others_fps=_min_fps(args) if small else args.min_thumb_fps,

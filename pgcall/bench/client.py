@@ -79,6 +79,7 @@ class CallPlan:
     fps: float
     frame_bytes: int
     audio: bool
+    record: bool = False  # both say hello (recording), the caller records the call
 
 
 def _noise(seq: int, size: int) -> bytes:
@@ -245,9 +246,10 @@ async def _send_stream(peer: Peer, kind: str, rate: float, start: float, stop: f
         seq += 1
 
 
-async def _set_up(a: Peer, b: Peer) -> str | None:
-    """Run §6's Ringing -> Active. None on success, else the step that did not finish; stops
-    waiting as soon as the server refuses a request or closes a socket (already recorded)."""
+async def _set_up(a: Peer, b: Peer, record: bool = False) -> str | None:
+    """Run §6's Ringing -> Active (and, with ``record``, start recording the call). None on
+    success, else the step that did not finish; stops waiting as soon as the server refuses a
+    request or closes a socket (already recorded)."""
     step = ["identity and snapshot"]
 
     async def steps() -> None:
@@ -266,6 +268,8 @@ async def _set_up(a: Peer, b: Peer) -> str | None:
             return
         await a.active.wait()
         await b.active.wait()
+        if record and not await _start_recording(a, b, step):
+            return
         step[0] = ""
 
     with trio.move_on_after(SETUP_TIMEOUT_S) as timer:
@@ -279,6 +283,21 @@ async def _set_up(a: Peer, b: Peer) -> str | None:
     if timer.cancelled_caught and not (a.failed.is_set() or b.failed.is_set()):
         a.recorder.error(f"call setup: no {step[0]} within {SETUP_TIMEOUT_S:g} s")
     return step[0]
+
+
+async def _start_recording(a: Peer, b: Peer, step: list[str]) -> bool:
+    """Both say they show the recording indicator, then the caller starts recording."""
+    step[0] = "hello acks"
+    for peer in (a, b):
+        if not await peer.send_control({"type": "hello", "features": ["recording"]}):
+            return False
+    for peer in (a, b):
+        await peer.acks["hello"].wait()
+    step[0] = "start_recording ack"
+    if not await a.send_control({"type": "start_recording", "session_id": a.session_id}):
+        return False
+    await a.acks["start_recording"].wait()
+    return True
 
 
 async def _cancel_on(event: trio.Event, scope: trio.CancelScope) -> None:
@@ -335,7 +354,7 @@ async def run_call(plan: CallPlan, call: int, start_at: float, recorder: Recorde
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(a.receive_loop)
                 nursery.start_soon(b.receive_loop)
-                if await _set_up(a, b) is None:
+                if await _set_up(a, b, plan.record) is None:
                     await _stream(plan, a, b)
                     with trio.move_on_after(DRAIN_S):
                         # Waiting for the ack means an error reply is seen before we close.

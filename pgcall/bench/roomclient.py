@@ -126,6 +126,20 @@ async def _set_up(room: Room) -> bool:
         step[0] = "room_layers"
         for m in room.members:
             await m.layers.wait()
+        if room.plan.record:
+            step[0] = "hello replies"
+            said = []
+
+            async def hello(m: Member) -> None:
+                said.append(await m.request({"type": "hello", "features": ["recording"]}))
+
+            async with trio.open_nursery() as nursery:
+                for m in room.members:
+                    nursery.start_soon(hello, m)
+            step[0] = "start_recording reply"
+            if not all(said) or not await creator.request(
+                    {"type": "start_recording", "room_id": room.room_id}):
+                return
         step[0] = ""
 
     with trio.move_on_after(SETUP_TIMEOUT_S) as timer:

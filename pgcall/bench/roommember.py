@@ -44,6 +44,7 @@ class RoomPlan:
     thumb_bytes: int
     turn_s: float
     settle_s: float
+    record: bool = False  # every member says hello (recording), the creator records the room
 
 
 def member_url(plan: RoomPlan, room: int, member: int) -> str:

@@ -18,6 +18,7 @@ import trio
 
 from pgcall.app import Running, serve
 from pgcall.config import Config
+from pgcall.pg.pool import Pool
 
 from .test_observability import Samples, sample, scrape_metrics
 from .test_relays import relays
@@ -76,6 +77,16 @@ async def test_calls_spread_over_worker_processes(nursery: trio.Nursery, db_dsn:
     _check(result, calls=2, audio=False)
 
 
+async def test_record_records_every_call(nursery: trio.Nursery, db_dsn: str,
+                                        db: Pool) -> None:
+    result = await _bench(nursery, db_dsn, "--calls", "2", "--duration", "2", "--record",
+                          "--frame-bytes", "5000")
+    _check(result, calls=2, audio=True)
+    rows = (await db.execute("SELECT cardinality(participants), session_id IS NOT NULL "
+                             "FROM recordings")).rows
+    assert rows == [(2, True), (2, True)]
+
+
 def _check_room(result: dict[str, Any], size: int) -> None:
     assert (result["rooms"], result["room_size"], result["rooms_streamed"]) == (1, size, 1)
     assert result["errors"] == 0, result["error_counts"]
@@ -104,6 +115,15 @@ async def test_a_small_room_streams_everyone_to_everyone(server: str) -> None:
                               "--frame-bytes", "8000")
     _check_room(result, 3)
     assert result["turns_measured"] == 1
+
+
+async def test_record_records_every_room(server: str, db: Pool) -> None:
+    result = await _run_bench(server, "--rooms", "1", "--room-size", "3", "--duration", "2",
+                              "--frame-bytes", "8000", "--record")
+    _check_room(result, 3)
+    rows = (await db.execute("SELECT cardinality(participants), room_id IS NOT NULL "
+                             "FROM recordings")).rows
+    assert rows == [(3, True)]
 
 
 async def test_a_large_room_streams_thumbnails_and_follows_the_speaker(server: str) -> None:
