@@ -134,7 +134,9 @@ class _Writer:
             self._sound_until(done)
 
     def finish(self) -> None:
-        self._pictures_until(float("inf"))
+        while self.next_slot < self.slots:  # the last one shows the last frames recorded
+            self._picture(self.next_slot)
+            self.next_slot += 1
         self._sound_until(self.mixer.total)
         self._encode_sound(None)
         self._mux(self.video.encode(None))
@@ -142,8 +144,9 @@ class _Writer:
     # -- pictures ----------------------------------------------------------------------------
 
     def _pictures_until(self, ms: float) -> None:
-        """Draw every slot that a frame at ``ms`` comes too late to change."""
-        while self.next_slot < self.slots and slot_final_ms(self.next_slot, self.opt.fps) <= ms:
+        """Draw every slot that a frame at ``ms`` comes too late to change (but the last)."""
+        while self.next_slot < self.slots - 1 and \
+                slot_final_ms(self.next_slot, self.opt.fps) <= ms:
             self._picture(self.next_slot)
             self.next_slot += 1
 
