@@ -105,7 +105,7 @@ def build_export_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
                         "speaking large, the others in a strip below")
     p.add_argument("--size", type=_size, default=DEFAULT_SIZE, metavar="WxH",
                    help=f"the picture's size (default {DEFAULT_SIZE[0]}x{DEFAULT_SIZE[1]}; "
-                        "640x360 exports about three times faster)")
+                        "640x360 exports two to three times faster)")
     p.add_argument("--fps", type=_fps, default=DEFAULT_FPS, metavar="N",
                    help=f"pictures per second of the file (default {DEFAULT_FPS}, the "
                         "cameras' rate)")
