@@ -25,7 +25,7 @@ from ..config import Config, default_data_dir
 from ..db.recordings import RecordingStore
 from ..pg.attach import held, running_dsn
 from ..pg.binaries import find_installs
-from ..pg.conn import PgError
+from ..pg.conn import PgConnection, PgError
 from ..pg.embedded import open_embedded
 from ..pg.pool import open_pool
 from ..wire.fields import canonical_uuid
@@ -127,6 +127,7 @@ async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncItera
                                                           os.geteuid() == 0)).absolute()
             if held(data_dir):
                 dsn = running_dsn(data_dir)
+                await _reachable(dsn, data_dir)
             elif not (data_dir / "pg" / "PG_VERSION").is_file():
                 raise CommandError(f"no pgcall database in {data_dir}: pass the --data-dir "
                                    "pgcall runs with, or --dsn")
@@ -137,6 +138,20 @@ async def _store(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncItera
                 dsn = pg.dsn
         pool = await stack.enter_async_context(open_pool(dsn, 2))
         yield RecordingStore(pool, 0)
+
+
+async def _reachable(dsn: str, data_dir: Path) -> None:
+    try:
+        conn = await PgConnection.connect(dsn)
+    except PgError as exc:
+        raise CommandError(f"a pgcall is running in {data_dir} but its database cannot be "
+                           f"reached ({_first_line(exc)}): run this as the user that pgcall "
+                           "runs as (or root), or pass --dsn") from None
+    conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), "?")
 
 
 def _duration(ms: int | None) -> str:

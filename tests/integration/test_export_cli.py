@@ -4,6 +4,8 @@ pgcall runs there or not; every failure one line on stderr and exit status 1."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -175,3 +177,29 @@ def test_data_dir_of_a_running_pgcall_and_of_a_stopped_one(
     code, out, err = run(["recordings", "--data-dir", str(data_dir)], capsys)
     assert (code, err) == (0, "") and rid in out  # started for the command, and stopped
     assert not (data_dir / "pg" / "postmaster.pid").exists()
+
+
+def test_a_running_pgcall_whose_database_cannot_be_reached(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The data directory's lock is held (as by a running pgcall) but its server is not there
+    yet, or its socket cannot be reached: one line, saying what to do."""
+    lock = os.open(tmp_path / "pgcall.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, _, err = run(["recordings", "--data-dir", str(tmp_path)], capsys)
+        assert one_error(code, err, "recordings") == (
+            f"data directory {tmp_path} is in use by a pgcall whose database is not running "
+            "yet (or any more); try again, or pass --dsn")
+        (tmp_path / "pg").mkdir()
+        gone = tmp_path / "no-socket-here"
+        (tmp_path / "pg" / "postmaster.pid").write_text(
+            f"4242\n{tmp_path / 'pg'}\n1700000000\n5432\n{gone}\n\n  1 2\nready\n")
+        code, _, err = run(["export", "0f0e0d0c-0b0a-4908-8706-050403020100", "-o",
+                            str(tmp_path / "x.mp4"), "--data-dir", str(tmp_path)], capsys)
+        message = one_error(code, err, "export")
+        assert message.startswith(f"a pgcall is running in {tmp_path} but its database "
+                                  "cannot be reached (")
+        assert message.endswith("): run this as the user that pgcall runs as (or root), or "
+                                "pass --dsn")
+    finally:
+        os.close(lock)
