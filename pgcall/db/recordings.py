@@ -86,14 +86,16 @@ class RecordingStore:
                                "WHERE recording_id = $1", [active])
         return None
 
-    async def listing(self, me: str) -> list[dict[str, Any]]:
-        """The recordings ``me`` took part in, newest first, with their size."""
+    async def listing(self, me: str | None) -> list[dict[str, Any]]:
+        """The recordings ``me`` took part in (every one for None: the operator's command),
+        newest first, with their size."""
         res = await self.pool.execute(
             "SELECT r.recording_id, r.session_id, r.room_id, r.started_by, r.started_at, "
             "r.stopped_at, r.participants, coalesce(s.bytes, 0), coalesce(s.frames, 0) "
             "FROM recordings r LEFT JOIN LATERAL (SELECT sum(length(payload)) AS bytes, "
             "count(*) AS frames FROM recorded_frames f WHERE f.recording_id = r.recording_id) s "
-            "ON true WHERE $1 = ANY(r.participants) ORDER BY r.started_at DESC", [me])
+            "ON true WHERE $1::text IS NULL OR $1 = ANY(r.participants) "
+            "ORDER BY r.started_at DESC", [me])
         return [_listed(row) for row in res.rows]
 
     async def delete(self, me: str, recording_id: str) -> str | None:
@@ -124,6 +126,25 @@ class RecordingStore:
             rec = _listed(head.rows[0])
             res = await conn.execute(frames_sql(), [uuid.UUID(recording_id), from_ms, to_ms])
         return rec, res.rows
+
+
+    async def recording(self, recording_id: str, me: str | None) -> dict[str, Any] | None:
+        """The recording, with the time it was read (``now``), for a participant ``me`` (for
+        anyone when None: the operator's command); None if it does not exist to them."""
+        res = await self.pool.execute(
+            "SELECT recording_id, session_id, room_id, started_by, started_at, stopped_at, "
+            "participants, 0, 0, now() FROM recordings WHERE recording_id = $1 "
+            "AND ($2::text IS NULL OR $2 = ANY(participants))", [uuid.UUID(recording_id), me])
+        if not res.rows:
+            return None
+        return {**_listed(res.rows[0][:9]), "now": res.rows[0][9]}
+
+    async def frames_between(self, recording_id: str, from_ms: int,
+                             to_ms: int) -> list[tuple[Any, ...]]:
+        """The recording's frames from ``from_ms`` to ``to_ms`` (as ``frames``), for a caller
+        that has checked who may see them (an export)."""
+        res = await self.pool.execute(frames_sql(), [uuid.UUID(recording_id), from_ms, to_ms])
+        return res.rows
 
 
 def _window(column: str) -> str:

@@ -59,6 +59,12 @@ class Store:
             [token_hash(token), identity])
         return identity, token
 
+    async def identity_of(self, token: str) -> str | None:
+        """The identity a token was given, or None; never a new one (HTTP downloads)."""
+        res = await self.pool.execute(
+            "SELECT identity FROM pgcall_tokens WHERE token_hash = $1", [token_hash(token)])
+        return res.rows[0][0] if res.rows else None
+
     async def connect_user(self, identity: str) -> Any:
         """pg-relay's upsert (protocol.md 5), and this pgcall's claim on the user."""
         async with transaction(self.pool) as conn:

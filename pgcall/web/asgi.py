@@ -1,4 +1,5 @@
-"""The ASGI application hypercorn runs: static frontend, /healthz, /metrics, WebSocket upgrades.
+"""The ASGI application hypercorn runs: static frontend, /healthz, /metrics, recordings'
+downloads (``download``), WebSocket upgrades.
 
 Owns: HTTP routing and responses. Does not own: what a WebSocket session does (``session``),
 how health is decided (the ``health`` callable), or file resolution (``static``).
@@ -27,6 +28,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 HealthCheck = Callable[[], Awaitable[tuple[bool, dict[str, Any]]]]
+# Answers a request it owns (True), e.g. a recording's download (``download``); else False.
+Handler = Callable[[Scope, "Send", bool], Awaitable[bool]]
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -36,10 +39,12 @@ SECURITY_HEADERS = [
 
 class WebApp:
     def __init__(self, frontend_root: Path, *, health: HealthCheck,
-                 metrics: Callable[[], tuple[bytes, str]] | None = None) -> None:
+                 metrics: Callable[[], tuple[bytes, str]] | None = None,
+                 downloads: Handler | None = None) -> None:
         self.frontend_root = frontend_root
         self.health = health
         self.metrics = metrics
+        self.downloads = downloads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -66,6 +71,8 @@ class WebApp:
         if path == "/metrics" and self.metrics is not None:
             body, ctype = self.metrics()
             await _respond(send, 200, body, ctype, head=head)
+            return
+        if self.downloads is not None and await self.downloads(scope, send, head):
             return
         raw = scope.get("raw_path") or path.encode()
         found = static.resolve(self.frontend_root, raw.decode("latin-1"))
