@@ -69,10 +69,16 @@ class FrameGuard:
                 if not self._skip:
                     self._frame_passed()
                 continue
-            self._head.append(view[pos])
-            pos += 1
-            if len(self._head) < header_length(self._head):
-                continue
+            if not self._head and end - pos >= 2 and \
+                    end - pos >= (size := header_length(view[pos:pos + 2])):
+                # The whole header is in this chunk (the usual case): taken at once.
+                self._head = bytearray(view[pos:pos + size])
+                pos += size
+            else:  # a header split across reads: byte by byte until it is complete
+                self._head.append(view[pos])
+                pos += 1
+                if len(self._head) < header_length(self._head):
+                    continue
             verdict = self._header_complete()
             if verdict is not None and first is None:
                 first = verdict
@@ -107,7 +113,7 @@ class FrameGuard:
             self.boundaries += 1
 
 
-def header_length(head: bytes | bytearray) -> int:
+def header_length(head: bytes | bytearray | memoryview) -> int:
     """The full length of a frame header that starts with ``head`` (2 until its second byte,
     which gives the length's width and whether a mask follows, is known)."""
     if len(head) < 2:

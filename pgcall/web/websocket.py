@@ -127,11 +127,19 @@ class ServerWebSocket:
 
     async def _read(self) -> None:
         """One read. It keeps no deadline of its own: ``run_timers`` watches the clock."""
+        lock = self._receive_lock
         try:
-            async with self._receive_lock:
-                data = await self.stream.receive_some(self.limits.receive_chunk)
+            # The usual case, nobody else reading, takes the lock without a task switch
+            # (``async with`` would yield to the scheduler once per message).
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
+            data = await self.stream.receive_some(self.limits.receive_chunk)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
+        finally:
+            lock.release()
         if not data:
             raise self._ended("eof", None, "the peer closed TCP")
         self._take(data)
