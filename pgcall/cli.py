@@ -7,6 +7,7 @@ Owns: parsing arguments and the environment (the only place that reads it) into 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -251,6 +252,20 @@ def preflight(config: Config) -> None:
     checks.check_frontend(config.frontend, frontend_root(config.frontend))
 
 
+GC_YOUNG_THRESHOLD = 20_000  # CPython's default is 700
+
+
+def tune_gc() -> None:
+    """Before serving: what exists now (modules, classes, the configuration) lives as long as
+    the process, so ``gc.freeze`` takes it out of every later collection; and the youngest
+    generation is collected after 20,000 net allocations instead of 700. A relayed frame
+    allocates a few dozen short-lived objects that reference counting frees, so the default
+    ran a collection every few frames, and each full collection walked every module's
+    objects again. Cyclic garbage still goes, in collections a thirtieth as frequent."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 10, 10)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     env = os.environ
     argv = sys.argv[1:] if argv is None else argv
@@ -269,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         preflight(config)
+        tune_gc()
         trio.run(_run_until_signal, config, argv)
     except BaseException as exc:
         message = user_facing(exc)
