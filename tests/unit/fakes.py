@@ -27,7 +27,7 @@ from pgcall.pg.walproto import Lsn
 from pgcall.relay.outbox import Outbox, OutboxLimits
 
 TEXT, INT8, INT4, INT2, BOOL, BYTEA = 25, 20, 23, 21, 16, 17
-FLOAT4, TIMESTAMPTZ, UUID = 700, 1184, 2950
+FLOAT4, TIMESTAMPTZ, UUID, TEXT_ARRAY = 700, 1184, 2950, 1009
 
 # Column order and types as created by the migration (table order is JSON key order, §4.4).
 COLUMNS: dict[str, Columns] = {
@@ -66,6 +66,10 @@ COLUMNS: dict[str, Columns] = {
     "room_audio_frames": (("id", INT8), ("room_id", UUID), ("from_id", TEXT), ("seq", INT4),
                           ("sample_rate", INT4), ("channels", INT2), ("rms", FLOAT4),
                           ("pcm16le", BYTEA), ("inserted_at", TIMESTAMPTZ)),
+    # sql/0004_recordings.sql
+    "recordings": (("recording_id", UUID), ("session_id", UUID), ("room_id", UUID),
+                   ("started_by", TEXT), ("started_at", TIMESTAMPTZ),
+                   ("stopped_at", TIMESTAMPTZ), ("participants", TEXT_ARRAY)),
 }
 STATE_TABLES = ("users", "chat_messages", "call_sessions", "media_settings", "ai_transcripts")
 
