@@ -84,7 +84,6 @@ export function setupRecordings({ client, nameOf, paintAvatar, send, settings })
       b.title = on ? 'Stop recording' : `Record this ${t?.roomId ? 'room' : 'call'} (everyone in it sees that it is recorded)`;
     }
     document.body.classList.toggle('recording', Boolean(going));
-    if ($('recordings-dialog').open) renderList();
   }
 
   function toggleRecording() {
