@@ -166,7 +166,7 @@ export function setupRecordings({ client, nameOf, paintAvatar, send, settings })
       play.setAttribute('data-testid', 'play-recording');
       const download = el('a', 'btn btn-small', 'Download');
       download.href = downloadUrl(client.url, d.id, client.token);
-      download.download = `recording-${d.id}.mp4`;
+      download.download = ''; // the server names the file
       download.setAttribute('data-testid', 'download-recording');
       actions.append(play, download);
       if (d.canDelete) {
