@@ -1,8 +1,8 @@
 /**
  * UI glue for the vanilla frontend: wires RelayClient state and CallMedia to the DOM of
- * index.html (people, chat, 1:1 calls; rooms are rooms-ui.js). All protocol, state and media
- * logic lives in lib/; this file only renders and turns clicks into control messages
- * (protocol.md §3).
+ * index.html (people, chat, 1:1 calls; rooms are rooms-ui.js, recording recordings-ui.js).
+ * All protocol, state and media logic lives in lib/; this file only renders and turns clicks
+ * into control messages (protocol.md §3).
  */
 
 import { CallTracker, formatDuration, noticeText } from './lib/calls.js';
@@ -12,7 +12,8 @@ import { CallMedia } from './lib/media.js';
 import { DEFAULT_SETTINGS, isVideoCall } from './lib/state.js';
 import { MediaStats } from './lib/stats.js';
 import { setupRooms } from './rooms-ui.js';
-import { $, autoGrow, el, namer, paintAvatar as paint, renderChatLog, renderDeviceMenus, shortHex, toast } from './ui.js';
+import { setupRecordings } from './recordings-ui.js';
+import { $, autoGrow, el, namer, paintAvatar as paint, renderChatLog, renderDeviceMenus, shortHex, showNotice, toast } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const relayUrl = params.get('relay') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -65,6 +66,8 @@ const rooms = setupRooms({
   onChange: () => scheduleRender('users'),
 });
 
+const recordings = setupRecordings({ client, nameOf, paintAvatar, send, settings });
+
 // ---------------------------------------------------------------- rendering
 
 function render() {
@@ -76,6 +79,7 @@ function render() {
   renderCalls();
   syncMedia();
   rooms.render();
+  recordings.render();
 }
 
 function renderHeader() {
@@ -192,7 +196,8 @@ function renderCalls() {
     if (!video) $('remote-caption').textContent = nameOf(peer);
     $('toggle-camera').hidden = !video;
   }
-  if (active || outgoing || (incoming && incoming.session_id !== dismissedIncoming)) {
+  const callNotice = !String($('call-notice').dataset.kind ?? '').startsWith('recording');
+  if (callNotice && (active || outgoing || (incoming && incoming.session_id !== dismissedIncoming))) {
     $('call-notice').hidden = true; // a new call makes the last one's notice stale
   }
   if (!me) document.body.classList.remove('in-call');
@@ -344,19 +349,11 @@ function renderFullscreen() {
 
 // ---------------------------------------------------------------- call notices
 
-let noticeTimer = null;
 let pollTimer = null;
 
 function showNotices(notices) {
   for (const notice of notices) {
-    const { title, detail } = noticeText(notice, nameOf);
-    $('call-notice').dataset.kind = notice.kind;
-    $('call-notice-title').textContent = title;
-    $('call-notice-detail').textContent = detail;
-    paintAvatar($('call-notice-avatar'), notice.peer);
-    $('call-notice').hidden = false;
-    clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => ($('call-notice').hidden = true), 8000);
+    showNotice({ kind: notice.kind, ...noticeText(notice, nameOf), identity: notice.peer }, paintAvatar);
   }
 }
 
@@ -609,6 +606,7 @@ $('secret-form').addEventListener('submit', () => {
 window.addEventListener('pagehide', () => {
   media?.stop();
   rooms.stop();
+  recordings.stop();
 });
 
 render();

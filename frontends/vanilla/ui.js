@@ -53,6 +53,23 @@ export function toast(text, kind = 'error') {
   setTimeout(() => node.remove(), 4000);
 }
 
+let noticeTimer = null;
+
+/**
+ * Show the notice box (#call-notice) with `title` and `detail`, `identity`'s avatar, and
+ * `kind` as its data-kind (call notices, recording notices); it hides itself after 8 s.
+ */
+export function showNotice({ kind, title, detail, identity }, paint) {
+  const box = $('call-notice');
+  box.dataset.kind = kind;
+  $('call-notice-title').textContent = title;
+  $('call-notice-detail').textContent = detail;
+  paint($('call-notice-avatar'), identity);
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (box.hidden = true), 8000);
+}
+
 /**
  * Render `messages` (ascending, with id, sender, sent_at, text) into the <ol> `log`, reusing the
  * <li> of each message kept in `nodes` (id -> <li>); `testid` names the items.

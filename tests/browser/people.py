@@ -125,3 +125,21 @@ def wait_for_more_frames(person: Person, kind: str, more: int) -> None:
     start = person.stats()[key]
     person.page.wait_for_function(f"() => window.pgcallStats.{key} >= {start + more}",
                                   timeout=MEDIA_START_TIMEOUT_MS)
+
+
+def jpeg(person: Person, width: int, height: int, colour: str) -> bytes:
+    """A real JPEG of width x height, made by the page's canvas."""
+    data = person.page.evaluate(
+        """async ([w, h, colour]) => {
+          const c = document.createElement('canvas');
+          c.width = w;
+          c.height = h;
+          const g = c.getContext('2d');
+          g.fillStyle = colour;
+          g.fillRect(0, 0, w, h);
+          g.fillStyle = '#fff';
+          g.fillRect(w / 4, h / 4, w / 2, h / 2);
+          const blob = await new Promise((done) => c.toBlob(done, 'image/jpeg', 0.8));
+          return Array.from(new Uint8Array(await blob.arrayBuffer()));
+        }""", [width, height, colour])
+    return bytes(data)

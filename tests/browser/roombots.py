@@ -6,7 +6,10 @@ the first creates a public video room, the others join it; each then sends like 
 that obeys `room_layers` — the full layer at 15 frames/s while told `full:true`, the thumbnail on
 every second tick while told `thumb:true`, both with their own `seq` — and one of them (the
 second) talks without a pause at a high `rms`, so it is the room's dominant speaker. Their
-pictures are JPEGs the test hands in. Error replies and failures are collected for the test.
+pictures are JPEGs the test hands in. Like any client of the original protocol they do not say
+`hello`, so they cannot show a recording indicator and a recording of their room is refused;
+with ``hello=True`` they say they can (docs/recording.md), as pgcall's pages do. Error replies
+and failures are collected for the test.
 Does not own: the browser or anything a test checks on it (test_rooms.py).
 """
 
@@ -43,14 +46,16 @@ class Bots:
 
 
 @contextmanager
-def room_bots(base_url: str, n: int, thumb_jpeg: bytes, full_jpeg: bytes) -> Iterator[Bots]:
-    """`n` members in a new public video room on the pgcall at `base_url` (http://...)."""
+def room_bots(base_url: str, n: int, thumb_jpeg: bytes, full_jpeg: bytes,
+              hello: bool = False) -> Iterator[Bots]:
+    """`n` members in a new public video room on the pgcall at `base_url` (http://...);
+    with `hello`, clients that show the recording indicator."""
     bots = Bots()
     ws_base = "ws" + base_url.removeprefix("http")
 
     def run() -> None:
         try:
-            trio.run(_room, bots, ws_base, n, thumb_jpeg, full_jpeg)
+            trio.run(_room, bots, ws_base, n, thumb_jpeg, full_jpeg, hello)
         except BaseException:  # reported to the test, which fails on it
             bots.errors.append(traceback.format_exc())
         finally:
@@ -67,8 +72,12 @@ def room_bots(base_url: str, n: int, thumb_jpeg: bytes, full_jpeg: bytes) -> Ite
         thread.join(10)
 
 
-async def _room(bots: Bots, base: str, n: int, thumb: bytes, full: bytes) -> None:
+async def _room(bots: Bots, base: str, n: int, thumb: bytes, full: bytes, hello: bool) -> None:
     async with open_clients(base, n) as clients:
+        if hello:
+            for c in clients:
+                ack = await c.request({"type": "hello", "features": ["recording", "rooms"]})
+                assert ack["type"] == "ack", ack
         ack = await clients[0].request({"type": "create_room", "name": "Big room",
                                         "call_type": "Video"})
         assert ack["type"] == "ack", ack
@@ -76,6 +85,12 @@ async def _room(bots: Bots, base: str, n: int, thumb: bytes, full: bytes) -> Non
         for c in clients[1:]:
             ack = await c.request({"type": "join_room", "room_id": room_id})
             assert ack["type"] == "ack", ack
+        for c in clients:
+            # pgcall takes a member's media once its relay knows the membership, which the
+            # room's snapshot to that member shows (a join is acked before that).
+            await c.expect(lambda f, me=c.identity: f.type == "snapshot"
+                           and f.obj.get("table") == "room_members"
+                           and any(r.get("identity") == me for r in f.obj.get("rows", [])))
         bots.room_id = room_id
         bots.identities = [c.identity for c in clients]
         async with trio.open_nursery() as nursery:

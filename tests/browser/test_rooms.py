@@ -29,6 +29,7 @@ from tests.browser.people import (
     UI_TIMEOUT_MS,
     Person,
     connect,
+    jpeg,
     set_nickname,
     user_entry,
 )
@@ -307,24 +308,6 @@ def test_voice_room_by_public_link(frontend: str, alice: Person, bob: Person) ->
         stats = p.stats()
         assert stats["videoFramesSent"] == 0 and stats["thumbFramesSent"] == 0, stats
         assert p.errors == [], f"{frontend}/{p.name}: errors on the page: {p.errors}"
-
-
-def jpeg(person: Person, width: int, height: int, colour: str) -> bytes:
-    """A real JPEG of width x height, made by the page's canvas."""
-    data = person.page.evaluate(
-        """async ([w, h, colour]) => {
-          const c = document.createElement('canvas');
-          c.width = w;
-          c.height = h;
-          const g = c.getContext('2d');
-          g.fillStyle = colour;
-          g.fillRect(0, 0, w, h);
-          g.fillStyle = '#fff';
-          g.fillRect(w / 4, h / 4, w / 2, h / 2);
-          const blob = await new Promise((done) => c.toBlob(done, 'image/jpeg', 0.8));
-          return Array.from(new Uint8Array(await blob.arrayBuffer()));
-        }""", [width, height, colour])
-    return bytes(data)
 
 
 def shown_layer(person: Person, identity: str) -> Locator:

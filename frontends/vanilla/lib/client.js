@@ -18,11 +18,18 @@
  *                           and invitations (table `rooms`)
  *   `ack`    {req_type, ...}  the ack's other fields too (a room's `room_id`, `key`)
  *   `error`  {req_type, message}    `media` {kind, header, payload}
- * Does not own: applying rows (state.js, rooms.js), framing (protocol.js), media (media.js,
- * roommedia.js), the DOM.
+ * Right after every connect it sends `hello` with what this client can do (recording.js
+ * FEATURES: it shows the recording indicator; docs/recording.md); the ack sets
+ * `recordingAvailable`, and an error answering it (a server without recording) is not shown.
+ * The `recordings` rows (the recordings going on in our call or room) are kept in `recordings`
+ * (recording.js RecordingState) and forgotten on a disconnect (`state` {table: 'recordings',
+ * op: 'clear'}).
+ * Does not own: applying rows (state.js, rooms.js, recording.js), framing (protocol.js), media
+ * (media.js, roommedia.js), the DOM.
  */
 
 import { decodeMessage, encodeControl, encodeMedia } from './protocol.js';
+import { FEATURES, RecordingState, helloMessage } from './recording.js';
 import { RoomState } from './rooms.js';
 import { RelayState } from './state.js';
 
@@ -45,6 +52,7 @@ export class RelayClient extends EventTarget {
     setTimeout: setTimer = globalThis.setTimeout.bind(globalThis),
     clearTimeout: clearTimer = globalThis.clearTimeout.bind(globalThis),
     random = Math.random,
+    features = FEATURES,
   } = {}) {
     super();
     this.url = url;
@@ -55,6 +63,10 @@ export class RelayClient extends EventTarget {
     this._random = random;
     this._state = new RelayState();
     this._rooms = new RoomState();
+    this._recordings = new RecordingState();
+    this._features = features;
+    this._token = null;
+    this.recordingAvailable = false; // the server acknowledged our hello
     this._ws = null;
     this._wanted = false;
     this._attempt = 0;
@@ -73,6 +85,10 @@ export class RelayClient extends EventTarget {
   get settingsError() { return this._state.settingsError; }
   /** The room this client is in, its members, chat, speaker and layers, and invitations. */
   get rooms() { return this._rooms; }
+  /** The recordings going on in our call or room (recording.js RecordingState). */
+  get recordings() { return this._recordings; }
+  /** The token of this identity (from the `identity` message), e.g. for downloads. */
+  get token() { return this._token ?? this._load(TOKEN_KEY); }
   get bufferedAmount() { return this._ws ? this._ws.bufferedAmount : 0; }
 
   incomingCall() { return this._state.incomingCall(); }
@@ -137,20 +153,26 @@ export class RelayClient extends EventTarget {
       case 'identity':
         if (typeof msg.identity !== 'string') return;
         this._state.identity = msg.identity;
-        if (typeof msg.token === 'string' && msg.token) this._store(TOKEN_KEY, msg.token);
+        if (typeof msg.token === 'string' && msg.token) {
+          this._token = msg.token;
+          this._store(TOKEN_KEY, msg.token);
+        }
         this._attempt = 0; // the server accepted us: the next outage starts from 0.5 s again
         this._emit('state', { table: 'identity' });
         return;
       case 'ack': {
+        if (msg.req_type === 'hello') this.recordingAvailable = true;
         const { type: _type, ...fields } = msg;
         this._emit('ack', { ...fields, req_type: msg.req_type });
         return;
       }
       case 'error':
+        if (msg.req_type === 'hello') return; // a server that records nothing: no Record button
         this._emit('error', { req_type: String(msg.req_type ?? ''), message: String(msg.message ?? '') });
         return;
       default: {
-        const table = this._state.apply(msg) ?? this._rooms.apply(msg, this._state.identity);
+        const table = this._state.apply(msg) ?? this._rooms.apply(msg, this._state.identity)
+          ?? this._recordings.apply(msg);
         if (this._state.namesChanged) this._saveNames();
         if (table) this._emit('state', { table, op: msg.type, row: msg.row, old: msg.old });
       }
@@ -184,6 +206,9 @@ export class RelayClient extends EventTarget {
     ws.onopen = () => {
       if (this._ws !== ws) return;
       this.connected = true;
+      this.recordingAvailable = false;
+      // Before anything else, so a room joined next already knows we show the indicator.
+      if (this._features) this.send(helloMessage(this._features));
       this._setStatus('open');
     };
     ws.onmessage = (ev) => {
@@ -206,6 +231,10 @@ export class RelayClient extends EventTarget {
     if (this._rooms.room || this._rooms.invites.size) {
       this._rooms.clear();
       this._emit('state', { table: 'rooms', op: 'clear' });
+    }
+    if (this._recordings.active.size) {
+      this._recordings.clear();
+      this._emit('state', { table: 'recordings', op: 'clear' });
     }
     if (code === CLOSE_REPLACED) {
       this._wanted = false;

@@ -296,9 +296,10 @@ test('send and sendMedia only while open; media is dropped when the socket is ba
   ws.serverOpen();
   assert.equal(client.connected, true);
   assert.equal(client.send({ type: 'send_message', text: 'hi' }), true);
-  assert.deepEqual(decodeMessage(ws.sent[0]).msg, { type: 'send_message', text: 'hi' });
+  assert.equal(decodeMessage(ws.sent[0]).msg.type, 'hello', 'sent on open, before anything else');
+  assert.deepEqual(decodeMessage(ws.sent[1]).msg, { type: 'send_message', text: 'hi' });
   assert.equal(client.sendMedia('audio', { seq: 0 }, new Uint8Array(4)), true);
-  assert.equal(decodeMessage(ws.sent[1]).kind, 'audio');
+  assert.equal(decodeMessage(ws.sent[2]).kind, 'audio');
   ws.bufferedAmount = 10 << 20;
   assert.equal(client.sendMedia('video', { seq: 0 }, new Uint8Array(4)), false);
   assert.equal(client.send({ type: 'end_call', session_id: 's' }), true, 'control is never dropped');

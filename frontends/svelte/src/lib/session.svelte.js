@@ -5,13 +5,17 @@
 // text, the calls the user has just dismissed, the toasts, the call notices ("Declined",
 // "No answer", "Missed call", "Call ended · 03:12", decided by the shared calls.js), the room this
 // page is in (the shared rooms.js: its tables, the room in the page URL, joining it again after
-// every reconnect), and the control messages the UI sends (protocol.md section 3,
-// protocol-rooms.md section 3). Does not own: the protocol, the state tables or the media
-// runtime (those are the shared modules under frontends/vanilla/lib) or any markup.
+// every reconnect), recording (the shared recording.js: whether the call or room is being
+// recorded, the Record button's request, the notices when someone else starts or stops it, the
+// list of recordings, deleting one, its download URL), and the control messages the UI sends
+// (protocol.md section 3, protocol-rooms.md section 3, docs/recording.md). Does not own: the
+// protocol, the state tables or the media runtime (those are the shared modules under
+// frontends/vanilla/lib), the replay (replay.svelte.js) or any markup.
 
 import { replaceState } from '$app/navigation';
 import { CallTracker, noticeText } from '$vanilla/calls.js';
 import { RelayClient } from '$vanilla/client.js';
+import { downloadUrl, recordRequest, recordingNotice, recordingNoticeText } from '$vanilla/recording.js';
 import { RoomIntent } from '$vanilla/rooms.js';
 import { shortId } from './format.js';
 
@@ -55,8 +59,17 @@ export class RelaySession {
   invitation = $state.raw(null); // the first invitation to us not yet answered
   invited = $state.raw(new Set()); // identities with an invitation waiting in our room
 
+  // Recording (docs/recording.md).
+  recordingAvailable = $state(false); // the server acknowledged our hello
+  callRecording = $state.raw(null); // the recordings row going on in the active call
+  roomRecording = $state.raw(null); // ... in the room
+  recordingBusy = $state(false); // a start or stop waits for its answer
+  recordings = $state.raw([]); // list_recordings, newest first
+  recordingsError = $state('');
+  recordingsOpen = $state(false); // the list is on screen: keep it fresh
+
   toasts = $state([]);
-  notice = $state.raw(null); // {id, kind, peer, title, detail} of the last call that ended
+  notice = $state.raw(null); // {id, kind, peer, title, detail}: the last call's end, or a recording notice
 
   #dismissed = new Set(); // session ids the user declined, cancelled or hung up locally
   #toastId = 0;
@@ -67,6 +80,7 @@ export class RelaySession {
   #intent;
   #leaving = false;
   #answeredInvites = new Set(); // room ids whose invitation was answered here
+  #stoppedByMe = new Set(); // recording ids I asked to stop
 
   constructor({ url = relayUrl(), storage = globalThis.localStorage } = {}) {
     this.client = new RelayClient({ url, storage });
@@ -78,6 +92,7 @@ export class RelaySession {
       if (table === 'call_sessions') this.#track(ev.detail);
       if (table === 'identity') this.#rejoin();
       if (ROOM_TABLES.includes(table)) this.#roomChanged(ev.detail);
+      if (table === 'recordings') this.#recordingChanged(ev.detail);
       this.#sync();
     });
     this.client.addEventListener('status', (ev) => this.#onStatus(ev.detail));
@@ -85,13 +100,22 @@ export class RelaySession {
       const d = ev.detail;
       if (d.req_type === 'create_room' || d.req_type === 'join_room') this.#setUrl(this.#intent.acked(d));
       this.roomLink = this.#intent.link();
+      if (d.req_type === 'start_recording' || d.req_type === 'stop_recording') this.recordingBusy = false;
+      if (d.req_type === 'list_recordings') {
+        this.recordings = Array.isArray(d.recordings) ? d.recordings : [];
+        this.recordingsError = '';
+      }
+      if (d.req_type === 'delete_recording') this.listRecordings();
+      this.#sync();
     });
     this.client.addEventListener('error', (ev) => {
       const { req_type: reqType, message } = ev.detail;
       if (reqType === 'join_room') this.#setUrl(this.#intent.joinFailed(this.client.rooms.roomId));
       if (reqType === 'leave_room') this.#leaving = false;
+      if (reqType === 'start_recording' || reqType === 'stop_recording') this.recordingBusy = false;
       this.roomLink = this.#intent.link();
-      this.toast(message, { title: reqType || 'error' });
+      if (reqType === 'list_recordings' || reqType === 'delete_recording') this.recordingsError = message;
+      else this.toast(message, { title: reqType || 'error' });
     });
   }
 
@@ -223,6 +247,30 @@ export class RelaySession {
     if (this.room) this.#send({ type: 'send_room_message', room_id: this.room.room_id, text });
   }
 
+  // --- recording (docs/recording.md) ----------------------------------------------------
+
+  /** Start recording the active call or the room, or stop the recording going on. */
+  toggleRecording() {
+    const target = this.active ? { sessionId: this.active.session_id } : this.room ? { roomId: this.room.room_id } : null;
+    if (!target || this.recordingBusy) return;
+    const going = target.sessionId ? this.callRecording : this.roomRecording;
+    if (going) this.#stoppedByMe.add(going.recording_id);
+    if (this.#send(recordRequest(target, going))) this.recordingBusy = true;
+  }
+
+  listRecordings() {
+    if (!this.client.send({ type: 'list_recordings' })) this.recordingsError = 'Not connected to the server.';
+  }
+
+  deleteRecording(recordingId) {
+    this.#send({ type: 'delete_recording', recording_id: recordingId });
+  }
+
+  /** The link that downloads a recording as MP4 (with this identity's token). */
+  downloadUrl(recordingId) {
+    return downloadUrl(this.client.url, recordingId, this.client.token);
+  }
+
   // --- toasts -----------------------------------------------------------------------------
 
   toast(text, { title = '', level = 'error' } = {}) {
@@ -274,6 +322,21 @@ export class RelaySession {
       clearTimeout(this.#noticeTimer);
       this.#noticeTimer = setTimeout(() => (this.notice = null), NOTICE_MS);
     }
+  }
+
+  #recordingChanged(change) {
+    const c = this.client;
+    const notice = recordingNotice(change, c.identity, {
+      inCall: (row) => (row.session_id ? c.activeCall()?.session_id === row.session_id : c.rooms.roomId === row.room_id),
+      stoppedByMe: (row) => this.#stoppedByMe.has(row.recording_id),
+    });
+    if (notice) {
+      const { title, detail } = recordingNoticeText(notice, (identity) => this.nameOf(identity));
+      this.notice = { id: notice.recordingId + notice.kind, kind: notice.kind, peer: notice.by, title, detail };
+      clearTimeout(this.#noticeTimer);
+      this.#noticeTimer = setTimeout(() => (this.notice = null), NOTICE_MS);
+    }
+    if (change.row?.stopped_at && this.recordingsOpen) this.listRecordings();
   }
 
   /** A new connection: the server ended the membership of the old one; join the room again. */
@@ -330,8 +393,11 @@ export class RelaySession {
     this.invitation = c.identity
       ? r.invitesFor(c.identity).find((i) => !this.#answeredInvites.has(i.room_id) && i.room_id !== r.roomId) ?? null
       : null;
-    // A new call makes the last one's notice stale.
-    if (this.notice && (this.incoming || this.outgoing || this.active)) this.dismissNotice();
+    this.recordingAvailable = c.recordingAvailable && c.connected;
+    this.callRecording = this.active ? c.recordings.forCall(this.active.session_id) : null;
+    this.roomRecording = r.room ? c.recordings.forRoom(r.roomId) : null;
+    // A new call makes the last one's notice stale (a recording notice is about this one).
+    if (this.notice && !isRecordingNotice(this.notice) && (this.incoming || this.outgoing || this.active)) this.dismissNotice();
     // A broken media_settings row (section 8.1) is worth one notice; calls then use defaults.
     if (c.settingsError && c.settingsError !== this.#settingsError) {
       this.toast(`${c.settingsError}; using default media settings.`, { title: 'media_settings', level: 'info' });
@@ -350,4 +416,9 @@ export class RelaySession {
     }
     this.#sync();
   }
+}
+
+/** Whether a notice is about recording (shown during a call) rather than a call that ended. */
+export function isRecordingNotice(notice) {
+  return String(notice?.kind ?? '').startsWith('recording');
 }
