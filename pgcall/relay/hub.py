@@ -69,6 +69,7 @@ class Hub:
         self.streaming = False
         self.stats = HubStats()
         self._user_waiters: dict[str, list[tuple[Callable[[Row], bool], trio.Event]]] = {}
+        self._member_waiters: dict[tuple[str, str], list[trio.Event]] = {}
         # When a local client's frame entered pgcall (trio time), by (kind, session, from, seq):
         # the recipient's sender measures pgcall's own latency from it. Bounded.
         self.inflight: dict[tuple[str, str, str, int], float] = {}
@@ -101,6 +102,9 @@ class Hub:
             row = self.mirror.tables["users"].get(identity)
             if row is not None:
                 self._wake_user(identity, row)
+        for room_id, identity in list(self._member_waiters):
+            if self.mirror.member(room_id, identity) is not None:
+                self._wake_member(room_id, identity)
         self.ready.set()
 
     def stream_down(self, reason: str) -> None:
@@ -135,6 +139,8 @@ class Hub:
             elif change.table in rooms.ROOM_TABLES:
                 new, old = self.mirror.apply(change)
                 self.rooms.state_change(change.table, change.op, new, old)
+                if change.table == "room_members" and new is not None:
+                    self._wake_member(new["room_id"], new["identity"])
             elif (room_kind := rooms.FRAME_TABLES.get(change.table)) is not None:
                 if change.op == "insert" and change.row is not None:
                     self._route_room_frame(room_kind, change.row)
@@ -312,6 +318,26 @@ class Hub:
                 waiters.remove((accept, event))
             if not waiters:
                 self._user_waiters.pop(identity, None)
+
+    async def wait_member(self, room_id: str, identity: str) -> None:
+        """Wait until the stream has shown ``identity``'s membership of ``room_id`` (so that
+        this relay routes its room's media both ways from then on)."""
+        if self.mirror.member(room_id, identity) is not None:
+            return
+        key, event = (room_id, identity), trio.Event()
+        self._member_waiters.setdefault(key, []).append(event)
+        try:
+            await event.wait()
+        finally:
+            waiters = self._member_waiters.get(key, [])
+            if event in waiters:
+                waiters.remove(event)
+            if not waiters:
+                self._member_waiters.pop(key, None)
+
+    def _wake_member(self, room_id: str, identity: str) -> None:
+        for event in self._member_waiters.get((room_id, identity), ()):
+            event.set()
 
     def _wake_user(self, identity: str, row: Row) -> None:
         for accept, event in self._user_waiters.get(identity, ()):

@@ -133,6 +133,12 @@ class Session:
             if msg.type in ROOM_CONTROL_TYPES:
                 assert self.ctx.rooms is not None, "rooms need a RoomStore"
                 extra, err = await carry_out(self.ctx.rooms, me, msg)
+                if err is None and msg.type in ("create_room", "join_room"):
+                    # Acked once this relay has seen the membership: media the client sends
+                    # right after the ack is then routed, not refused as from a non-member.
+                    room_id = str(extra.get("room_id") or f["room_id"])
+                    with trio.move_on_after(USER_ROW_WAIT_S):
+                        await self.ctx.hub.wait_member(room_id, me)
             elif msg.type in RECORDING_CONTROL_TYPES:
                 assert self.ctx.recordings is not None, "recording needs a RecordingStore"
                 extra, err = await recording_request(self.ctx.recordings, me, msg, self.reply)

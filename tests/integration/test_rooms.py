@@ -84,6 +84,22 @@ async def test_create_join_fan_out_one_row_per_frame(server: str, db: Pool) -> N
         assert not [f for f in a.received if f.kind == "video"]  # never echoed
 
 
+async def test_media_sent_right_after_the_join_ack_is_routed(server: str) -> None:
+    """The join is acked once this relay has seen the membership in the stream, so a client
+    may send at once, without waiting for its room snapshot."""
+    async with open_clients(server, 2) as (a, b):
+        room_id = (await create(a))["room_id"]
+        ack = await b.request({"type": "join_room", "room_id": room_id})
+        assert ack["type"] == "ack", ack
+        await b.send_media("audio", room_audio(room_id, 0), PCM)
+        await b.send_media("video", room_video(room_id, 0), JPEG)
+        got = await a.expect(lambda f: f.kind == "video")
+        assert got.obj["from"] == b.identity and got.payload == JPEG
+        await b.request({"type": "send_room_message", "room_id": room_id, "text": "fence"})
+        await b.expect(event("insert", "room_messages", text="fence"))
+        assert not [f for f in b.received if f.type == "error"]
+
+
 async def test_bystander_gets_nothing_and_non_members_are_refused(server: str) -> None:
     async with room_of(server, 3) as (room_id, (a, b, c)), open_clients(server, 1) as (x,):
         await a.request({"type": "send_room_message", "room_id": room_id, "text": "secret"})
