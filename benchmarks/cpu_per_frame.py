@@ -1,0 +1,131 @@
+"""CPU per relayed frame of pgcall and of its PostgreSQL, for one or more source trees of
+pgcall, rounds interleaved: the before/after figure of ``docs/performance.md``.
+
+The method: pgcall with its embedded PostgreSQL (a fresh data directory each round) on a free
+port; ``pgcall bench --calls N --duration D --ramp 1 --procs 2 --json`` against it (the load
+generator of the tree measured); utime + stime of the pgcall process (its own time: the
+relay) and of the rest of its process tree (PostgreSQL: postmaster, backends, walsender,
+autovacuum) read from ``/proc`` just before and just after the bench, each divided by the
+frames the bench received. Start-up and shut-down are outside the window.
+
+Not part of the test suite. From the repository root, alone on the machine:
+``python3 benchmarks/cpu_per_frame.py [--tree NAME=DIR ...] [--calls 10] [--duration 12]
+[--rounds 3] [--json FILE]``. Without ``--tree`` it measures this checkout. To compare with
+an older revision: ``git worktree add /some/dir REV`` and ``--tree before=/some/dir --tree
+after=.``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchreport.cluster import free_port  # noqa: E402
+from benchreport.proc import tree_ticks  # noqa: E402
+from benchreport.sampling import CLK_TCK, process_table  # noqa: E402
+
+READY_S = 60.0
+
+
+def ticks(pid: int) -> tuple[int, int]:
+    """(the process's own ticks, its descendants' ticks, living and reaped)."""
+    table = process_table()
+    own = table[pid][1]
+    return own, (tree_ticks(table, pid) or 0) - own - table[pid][2]
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"cpu_per_frame: pgcall exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"cpu_per_frame: pgcall not healthy within {READY_S:g} s")
+
+
+def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    data = Path(tempfile.mkdtemp(prefix="pgcall-cpu-"))
+    data.chmod(0o777)  # the embedded PostgreSQL may run as another user when we are root
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pgcall", "--port", str(port), "--data-dir",
+                             str(data), "--log-level", "warning"], cwd=tree, env=env)
+    try:
+        wait_healthy(port, proc)
+        own0, pg0 = ticks(proc.pid)
+        bench = subprocess.run(
+            [sys.executable, "-m", "pgcall", "bench", "--url", f"ws://127.0.0.1:{port}",
+             "--calls", str(args.calls), "--duration", f"{args.duration:g}", "--ramp", "1",
+             "--procs", "2", "--json"], cwd=tree, env=env, capture_output=True, text=True,
+            check=False)
+        own1, pg1 = ticks(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(data, ignore_errors=True)
+    if bench.returncode not in (0, 1):  # 1: a target missed; the figures still stand
+        raise SystemExit(f"cpu_per_frame: the bench failed: {bench.stderr.strip()[-300:]}")
+    res = json.loads(bench.stdout)
+    frames = res["frames_received"]
+    lat = res.get("latency_ms", {})
+    return {"frames": frames,
+            "pgcall_us": round((own1 - own0) / CLK_TCK / frames * 1e6, 1),
+            "postgres_us": round((pg1 - pg0) / CLK_TCK / frames * 1e6, 1),
+            "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "fps_min": res.get("fps", {}).get("min")}
+
+
+def summary(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Per figure: [median, min, max]."""
+    return {k: [statistics.median(r[k] for r in rows), min(r[k] for r in rows),
+                max(r[k] for r in rows)] for k in ("pgcall_us", "postgres_us")}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
+                   help="a source tree of pgcall to measure (repeat to compare)")
+    p.add_argument("--calls", type=int, default=10)
+    p.add_argument("--duration", type=float, default=12.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--json", type=Path, help="also write every round's figures here")
+    args = p.parse_args()
+    trees = {}
+    for spec in args.tree or [f"this={Path(__file__).resolve().parents[1]}"]:
+        name, sep, path = spec.partition("=")
+        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
+            p.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
+        trees[name] = Path(path).resolve()
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
+    for i in range(args.rounds):
+        for name, tree in trees.items():  # interleaved, so a drift of the machine hits all
+            row = measure(tree, args)
+            rounds[name].append(row)
+            print(f"round {i + 1} {name}: {json.dumps(row)}", flush=True)
+    print(f"\nCPU per relayed frame, {args.calls} calls, {args.rounds} rounds "
+          "(median, min-max), microseconds:")
+    for name, rows in rounds.items():
+        s = summary(rows)
+        print(f"  {name:>10}: pgcall {s['pgcall_us'][0]:.0f} ({s['pgcall_us'][1]:.0f}-"
+              f"{s['pgcall_us'][2]:.0f}), postgres {s['postgres_us'][0]:.0f} "
+              f"({s['postgres_us'][1]:.0f}-{s['postgres_us'][2]:.0f})")
+    if args.json:
+        args.json.write_text(json.dumps({"calls": args.calls, "duration_s": args.duration,
+                                         "rounds": rounds}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
