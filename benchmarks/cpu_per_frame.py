@@ -30,9 +30,9 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchreport.cluster import free_port  # noqa: E402
-from benchreport.proc import tree_ticks  # noqa: E402
-from benchreport.sampling import CLK_TCK, process_table  # noqa: E402
+from benchreport.cluster import free_port
+from benchreport.proc import tree_ticks
+from benchreport.sampling import CLK_TCK, process_table
 
 READY_S = 60.0
 
@@ -85,7 +85,8 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
     return {"frames": frames,
             "pgcall_us": round((own1 - own0) / CLK_TCK / frames * 1e6, 1),
             "postgres_us": round((pg1 - pg0) / CLK_TCK / frames * 1e6, 1),
-            "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"), "fps_min": res.get("fps", {}).get("min")}
+            "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
+            "fps_min": res.get("fps", {}).get("min")}
 
 
 def summary(rows: list[dict[str, float]]) -> dict[str, list[float]]:

@@ -26,16 +26,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import trio
 from benchreport.peer import DEFAULT_COMMAND, PeerError, open_peer, read_directory
 from benchreport.servers import PeerOptions
 from benchreport.settings import log
+from benchreport.workdir import scratch_dir
 
 
 def report_options(peer: PeerOptions) -> str:
@@ -71,17 +70,14 @@ def main() -> int:
         read_directory(args.dir, command)
     except PeerError as exc:
         parser.error(str(exc))
-    workdir = Path(tempfile.mkdtemp(prefix="pgcp-"))  # short: Unix socket paths < 107 bytes
-    workdir.chmod(0o711)  # run as root, the server runs as another user and must get in
     failed = False
-    try:
-        trio.run(serve, args.dir, workdir, args.name, command)
-    except* PeerError as group:
-        for error in group.exceptions:
-            log(f"peer.py: {error}")
-        failed = True
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_dir("pgcp-") as workdir:
+        try:
+            trio.run(serve, args.dir, workdir, args.name, command)
+        except* PeerError as group:
+            for error in group.exceptions:
+                log(f"peer.py: {error}")
+            failed = True
     return 2 if failed else 0
 
 

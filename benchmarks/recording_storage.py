@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import trio
 from benchreport.cluster import child_env, open_cluster, open_pgcall
+from benchreport.workdir import scratch_dir
 
 from pgcall.pg.conn import PgConnection, PgError
 
@@ -203,12 +202,8 @@ def main() -> int:
     parser.add_argument("--frame-bytes", type=int, default=30000)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="pgrec-"))  # short: Unix socket paths < 107 bytes
-    workdir.chmod(0o711)  # run as root, the server runs as another user and must get in
-    try:
+    with scratch_dir("pgrec-") as workdir:
         record = trio.run(run, args, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     print(summary(record))
     if args.json is not None:
         args.json.write_text(json.dumps(record, indent=1) + "\n")

@@ -39,9 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import trio
@@ -51,6 +49,7 @@ from benchreport.render import render
 from benchreport.run import Report, run_report
 from benchreport.servers import PeerOptions
 from benchreport.settings import FULL, QUICK, REPO, Plan, log
+from benchreport.workdir import scratch_dir
 
 
 def add_peer_options(parser: argparse.ArgumentParser) -> None:
@@ -120,18 +119,15 @@ def main() -> int:
         return 0
     plan = QUICK if args.quick else FULL
     report = Report(plan, args.out / "benchmarks.json")
-    workdir = Path(tempfile.mkdtemp(prefix="pgcr-"))  # short: Unix socket paths < 107 bytes
-    workdir.chmod(0o711)  # run as root, the server runs as another user and must get in
-    log(f"pgcall report ({'quick' if plan.quick else 'full'}), working in {workdir}")
     failed = False
-    try:
-        trio.run(measure, plan, report, workdir, args, peer)
-    except* PeerError as group:
-        for error in group.exceptions:
-            log(f"report.py: {error}")
-        failed = True
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with scratch_dir("pgcr-") as workdir:
+        log(f"pgcall report ({'quick' if plan.quick else 'full'}), working in {workdir}")
+        try:
+            trio.run(measure, plan, report, workdir, args, peer)
+        except* PeerError as group:
+            for error in group.exceptions:
+                log(f"report.py: {error}")
+            failed = True
     if failed:
         return 2
     render(report.doc, args.out)

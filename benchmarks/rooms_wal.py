@@ -27,15 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import trio
 from benchreport.cluster import child_env, open_cluster, open_pgcall
+from benchreport.workdir import scratch_dir
 
 from pgcall.pg.conn import PgConnection, PgError
 from pgcall.pg.walproto import Lsn
@@ -161,12 +160,8 @@ def main() -> int:
     parser.add_argument("--media-path", choices=("table", "message"), default="table")
     parser.add_argument("--json", type=Path, default=None, help="also write the records here")
     args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="pgwal-"))  # short: Unix socket paths < 107 bytes
-    workdir.chmod(0o711)  # run as root, the server runs as another user and must get in
-    try:
+    with scratch_dir("pgwal-") as workdir:
         records = trio.run(run, args, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     print(f"WAL per room frame, {args.rooms} room(s) per size, {args.duration:g} s, "
           f"--media-path {args.media_path}\n")
     print(table(records))
