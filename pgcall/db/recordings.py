@@ -92,8 +92,7 @@ class RecordingStore:
         res = await self.pool.execute(
             "SELECT r.recording_id, r.session_id, r.room_id, r.started_by, r.started_at, "
             "r.stopped_at, r.participants, coalesce(s.bytes, 0), coalesce(s.frames, 0) "
-            "FROM recordings r LEFT JOIN LATERAL (SELECT sum(length(payload)) AS bytes, "
-            "count(*) AS frames FROM recorded_frames f WHERE f.recording_id = r.recording_id) s "
+            f"FROM recordings r LEFT JOIN LATERAL ({_SIZE}) s "
             "ON true WHERE $1::text IS NULL OR $1 = ANY(r.participants) "
             "ORDER BY r.started_at DESC", [me])
         return [_listed(row) for row in res.rows]
@@ -145,6 +144,26 @@ class RecordingStore:
         that has checked who may see them (an export)."""
         res = await self.pool.execute(frames_sql(), [uuid.UUID(recording_id), from_ms, to_ms])
         return res.rows
+
+
+def _kept(column: str) -> str:
+    """A hot table's row ``f`` at ``column`` within the recording ``r`` (from its start to
+    its stop, if it stopped)."""
+    return (f"f.{column} >= r.started_at "
+            f"AND (r.stopped_at IS NULL OR f.{column} <= r.stopped_at)")
+
+
+def _size_sql() -> str:
+    """A recording's bytes and frames (for the lateral join of ``listing``): those moved to
+    ``recorded_frames`` and those of the last seconds, still in the hot tables, so a recording
+    just stopped does not show as empty."""
+    parts = ["SELECT sum(length(payload)) AS b, count(*) AS n FROM recorded_frames f "
+             "WHERE f.recording_id = r.recording_id"]
+    for table, column, rcolumn, values in _HOT:
+        payload = values.rsplit(", ", 1)[1]
+        parts.append(f"SELECT sum(length({payload})), count(*) FROM {table} f "
+                     f"WHERE f.{column} = r.{rcolumn} AND {_kept('inserted_at')}")
+    return f"SELECT sum(b) AS bytes, sum(n) AS frames FROM ({' UNION ALL '.join(parts)}) t"
 
 
 def _window(column: str) -> str:
@@ -243,8 +262,7 @@ async def move_recorded(pool: Pool, retain_s: float, batch: int) -> int:
         while True:
             res = await pool.execute(
                 f"WITH old AS (SELECT f.id, r.recording_id FROM {table} f JOIN recordings r "
-                f"ON f.{column} = r.{rcolumn} AND f.inserted_at >= r.started_at "
-                f"AND (r.stopped_at IS NULL OR f.inserted_at <= r.stopped_at) "
+                f"ON f.{column} = r.{rcolumn} AND {_kept('inserted_at')} "
                 f"WHERE f.inserted_at < now() - make_interval(secs => $1) LIMIT {batch}), "
                 f"gone AS (DELETE FROM {table} f USING old WHERE f.id = old.id "
                 f"RETURNING old.recording_id, {values}, f.inserted_at) "
@@ -273,3 +291,6 @@ async def expire(pool: Pool, days: float) -> int:
         "DELETE FROM recordings WHERE stopped_at < now() - make_interval(secs => $1)",
         [days * 86400.0], prepare=True)
     return res.rowcount
+
+
+_SIZE = _size_sql()
