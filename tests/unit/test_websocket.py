@@ -248,6 +248,7 @@ async def test_pongs_owed_to_a_peer_that_does_not_read_do_not_pile_up(
     # the latest, and only that is kept.
     pair = trio.testing.lockstep_stream_pair
     async with connected(pair=pair, read=False) as (peer, server):  # type: ignore[arg-type]
+        await trio.testing.wait_all_tasks_blocked()  # the writer stuck, before any ping
         pings = b"".join(frame(PING, b"%09d" % i + b"x" * 100) for i in range(900))
         await peer.stream.send_all(pings)
         await trio.testing.wait_all_tasks_blocked()
