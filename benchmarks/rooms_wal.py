@@ -27,87 +27,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import trio
-from benchreport.cluster import child_env, open_cluster, open_pgcall
+from benchreport.cluster import open_cluster, open_pgcall
+from benchreport.roomwal import WalRun, measure
 from benchreport.workdir import scratch_dir
 
 from pgcall.pg.conn import PgConnection, PgError
-from pgcall.pg.walproto import Lsn
-
-SETTLE_TIMEOUT_S = 30.0
-POLL_S = 0.5
-ROWS = ("SELECT coalesce(pg_sequence_last_value('room_video_frames_id_seq'), 0)"
-        " + coalesce(pg_sequence_last_value('room_audio_frames_id_seq'), 0)")
-LEFT = "SELECT (SELECT count(*) FROM room_video_frames) + (SELECT count(*) FROM room_audio_frames)"
-
-
-async def settle(monitor: PgConnection) -> None:
-    """Wait (bounded) until the reaper has deleted every room frame."""
-    for _ in range(int(SETTLE_TIMEOUT_S / POLL_S)):  # PostgreSQL offers no event for this
-        if not (await monitor.execute(LEFT)).rows[0][0]:
-            return
-        await trio.sleep(POLL_S)
-
-
-async def marks(monitor: PgConnection) -> tuple[int, int]:
-    """(the WAL insert position, room frame rows ever written)."""
-    lsn = (await monitor.execute("SELECT pg_current_wal_lsn()::text")).rows[0][0]
-    return int(Lsn.parse(lsn)), int((await monitor.execute(ROWS)).rows[0][0])
-
-
-async def wal_stats(monitor: PgConnection, start: int, end: int) -> tuple[int, int] | None:
-    """(WAL records, full-page-image bytes) between two positions, if pg_walinspect works."""
-    try:
-        rows = (await monitor.execute(
-            "SELECT sum(count)::bigint, sum(fpi_size)::bigint FROM pg_get_wal_stats($1, $2)",
-            [str(Lsn(start)), str(Lsn(end))])).rows
-    except PgError:
-        return None
-    return int(rows[0][0] or 0), int(rows[0][1] or 0)
-
-
-async def bench(url: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "pgcall", "bench", "--url", url, "--rooms", str(args.rooms),
-           "--room-size", str(size), "--duration", f"{args.duration:g}", "--procs",
-           str(args.procs), "--json"]
-    done = await trio.run_process(cmd, capture_stdout=True, stderr=subprocess.STDOUT,
-                                  check=False, env=child_env())
-    lines = [ln for ln in done.stdout.decode(errors="replace").splitlines()
-             if ln.startswith("{")]
-    if not lines:
-        raise RuntimeError(f"the bench printed no figures:\n{done.stdout.decode()[-2000:]}")
-    return dict(json.loads(lines[-1]))
-
-
-async def measure(monitor: PgConnection, url: str, size: int,
-                  args: argparse.Namespace) -> dict[str, Any]:
-    await settle(monitor)
-    await monitor.simple("CHECKPOINT")
-    lsn0, rows0 = await marks(monitor)
-    result = await bench(url, size, args)
-    await settle(monitor)
-    lsn1, rows1 = await marks(monitor)
-    frames = result["frames_sent"] or 1
-    wal = lsn1 - lsn0
-    stats = await wal_stats(monitor, lsn0, lsn1)
-    return {
-        "room_size": size, "rooms": args.rooms, "frames_sent": result["frames_sent"],
-        "frames_sent_by_stream": result["frames_sent_by_stream"], "rows": rows1 - rows0,
-        "frames_received": result["frames_received"], "payload_bytes": result["payload_bytes_sent"],
-        "wal_bytes": wal, "wal_records": stats[0] if stats else None,
-        "fpi_bytes": stats[1] if stats else None,
-        "rows_per_frame": (rows1 - rows0) / frames,
-        "deliveries_per_frame": result["frames_received"] / frames,
-        "payload_per_frame": result["payload_bytes_sent"] / frames,
-        "wal_per_frame": wal / frames,
-        "overhead_per_frame": (wal - result["payload_bytes_sent"]) / frames,
-        "errors": result["errors"], "verdict": result["verdict"], "bench": result,
-    }
 
 
 def table(records: list[dict[str, Any]]) -> str:
@@ -140,8 +69,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
                 print(f"pg_walinspect unavailable ({exc}): no record counts", file=sys.stderr)
             async with open_pgcall(cluster.dsn, args.media_path, workdir / "pgcall.log") as (
                     _, port):
+                wal_run = WalRun(args.rooms, args.duration, args.procs)
                 for size in args.sizes:
-                    record = await measure(monitor, f"ws://127.0.0.1:{port}", size, args)
+                    record = await measure(monitor, f"ws://127.0.0.1:{port}", size, wal_run)
                     print(f"room size {size}: {record['wal_per_frame']:.0f} WAL bytes/frame, "
                           f"{record['verdict']}", file=sys.stderr, flush=True)
                     records.append(record)

@@ -7,6 +7,7 @@ RSS and WAL while a measurement runs), ``floor`` (the bare replication consumer 
 writer), ``step`` (one ``pgcall bench`` step and its criterion), ``sweep`` (which steps, in
 which order), ``run`` (the order of a whole run and its JSON document), ``figures`` (reading
 the document back), ``targets`` (the verdicts), ``markdown``, ``findings`` and ``sidebyside``
-(the sections), ``render`` (the .md and .png) and ``chart`` (the .png). Does not own: the
-command lines (``benchmarks/report.py``, ``benchmarks/peer.py``).
+(the sections), ``render`` (the .md and .png) and ``chart`` (the .png); ``roomwal`` (WAL per
+room frame at one room size, for ``benchmarks/rooms_wal.py`` and the scale run). Does not own:
+the command lines (``benchmarks/report.py``, ``benchmarks/peer.py``, ``benchmarks/rooms_wal.py``).
 """

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -83,12 +83,13 @@ def log_tail(path: Path, lines: int = 5) -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_pgcall(dsn: str, media_path: str, log_path: Path) -> AsyncIterator[
-        tuple[trio.Process, int]]:
-    """pgcall on a free port, once /healthz answers 200; SIGTERM on the way out."""
+async def open_pgcall(dsn: str, media_path: str, log_path: Path,
+                      extra: Sequence[str] = ()) -> AsyncIterator[tuple[trio.Process, int]]:
+    """pgcall on a free port, once /healthz answers 200; SIGTERM on the way out. ``extra``:
+    more options of ``pgcall serve`` (``--workers N``, ``--retain S``)."""
     port = free_port()
     cmd = [sys.executable, "-m", "pgcall", "serve", "--dsn", dsn, "--host", HOST,
-           "--port", str(port), "--log-level", "warning", "--media-path", media_path]
+           "--port", str(port), "--log-level", "warning", "--media-path", media_path, *extra]
     fd = append_fd(log_path)
     try:
         proc = await trio.lowlevel.open_process(cmd, stdin=subprocess.DEVNULL, stdout=fd,

@@ -107,7 +107,18 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         "`pg_logical_emit_message(true, ...)`, which reaches the stream the same way at COMMIT "
         "but stores nothing.", "",
         *peer_method(doc),
+        *SCALE_METHOD,
     ]
+
+
+SCALE_METHOD = [
+    "**Scale-out** (rooms, recording on and off, `--workers`, several relays on one database) "
+    "is measured by another script, `python3 benchmarks/scale.py` from the repository root on "
+    "an otherwise idle machine (about half an hour; `--sections rooms,recording,workers,"
+    "relays` runs some of them, `--quick` checks the script in a few minutes and is no "
+    "figure). It writes `benchmarks-scale.json` and renders this file again with its "
+    "sections at the end (`--render-only` does only that); `benchmarks/report.py` keeps them.",
+    ""]
 
 
 def peer_method(doc: dict[str, Any]) -> list[str]:
