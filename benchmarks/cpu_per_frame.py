@@ -19,22 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchreport.cluster import free_port
 from benchreport.proc import tree_ticks
 from benchreport.sampling import CLK_TCK, process_table
-
-READY_S = 60.0
+from benchreport.standalone import StartFailed, bench_command, running_pgcall, tree_env
 
 
 def ticks(pid: int) -> tuple[int, int]:
@@ -44,39 +35,16 @@ def ticks(pid: int) -> tuple[int, int]:
     return own, (tree_ticks(table, pid) or 0) - own - table[pid][2]
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"cpu_per_frame: pgcall exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"cpu_per_frame: pgcall not healthy within {READY_S:g} s")
-
-
 def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    data = Path(tempfile.mkdtemp(prefix="pgcall-cpu-"))
-    data.chmod(0o777)  # the embedded PostgreSQL may run as another user when we are root
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pgcall", "--port", str(port), "--data-dir",
-                             str(data), "--log-level", "warning"], cwd=tree, env=env)
     try:
-        wait_healthy(port, proc)
-        own0, pg0 = ticks(proc.pid)
-        bench = subprocess.run(
-            [sys.executable, "-m", "pgcall", "bench", "--url", f"ws://127.0.0.1:{port}",
-             "--calls", str(args.calls), "--duration", f"{args.duration:g}", "--ramp", "1",
-             "--procs", "2", "--json"], cwd=tree, env=env, capture_output=True, text=True,
-            check=False)
-        own1, pg1 = ticks(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        shutil.rmtree(data, ignore_errors=True)
+        with running_pgcall(tree) as (proc, port):
+            own0, pg0 = ticks(proc.pid)
+            bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=tree,
+                                   env=tree_env(tree), capture_output=True, text=True,
+                                   check=False)
+            own1, pg1 = ticks(proc.pid)
+    except StartFailed as exc:
+        raise SystemExit(f"cpu_per_frame: {exc}") from None
     if bench.returncode not in (0, 1):  # 1: a target missed; the figures still stand
         raise SystemExit(f"cpu_per_frame: the bench failed: {bench.stderr.strip()[-300:]}")
     res = json.loads(bench.stdout)
