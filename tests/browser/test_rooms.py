@@ -243,12 +243,14 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
     alice.page.wait_for_function("() => pgcallStats.thumbFramesSent >= 3", timeout=UI_TIMEOUT_MS)
     full_before = alice.stats()["videoFramesSent"]
     thumbs_before = alice.stats()["thumbFramesSent"]
-    alice.page.wait_for_timeout(2000)  # a measurement window
+    # A window of at least ten more thumbnails (the rate depends on how busy the machine is,
+    # so the window is counted in frames rather than seconds).
+    alice.page.wait_for_function(f"() => pgcallStats.thumbFramesSent >= {thumbs_before + 10}",
+                                 timeout=UI_TIMEOUT_MS)
     after = alice.stats()
     print(f"{frontend}/alice thumbnails only: {after['thumbFramesSent'] - thumbs_before} "
-          f"thumbnails, {after['videoFramesSent'] - full_before} full frames in 2 s")
+          f"thumbnails, {after['videoFramesSent'] - full_before} full frames")
     assert after["videoFramesSent"] - full_before <= 1, "full frames sent while told full:false"
-    assert after["thumbFramesSent"] - thumbs_before >= 3
     assert (after["thumbSentWidth"], after["thumbSentHeight"]) == (160, 90)
     tell_layers(alice, room_id, full=True, thumb=False)
     wait_for_frames_from(bob, [a_id], 5)
