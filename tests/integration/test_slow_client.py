@@ -97,6 +97,7 @@ async def read(client: Client, streams: list[Stream]) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.one_pg  # the outbox under a stalled reader: the same on every major
 async def test_a_stalled_reader_costs_only_its_own_video(
         db_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(app, "Hub", RecordingHub)
