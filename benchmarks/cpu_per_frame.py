@@ -2,11 +2,11 @@
 pgcall, rounds interleaved: the before/after figure of ``docs/performance.md``.
 
 The method: pgcall with its embedded PostgreSQL (a fresh data directory each round) on a free
-port; ``pgcall bench --calls N --duration D --ramp 1 --procs 2 --json`` against it (the load
-generator of the tree measured); utime + stime of the pgcall process (its own time: the
-relay) and of the rest of its process tree (PostgreSQL: postmaster, backends, walsender,
-autovacuum) read from ``/proc`` just before and just after the bench, each divided by the
-frames the bench received. Start-up and shut-down are outside the window.
+port; ``pgcall bench --calls N --duration D --ramp 1 --procs 2 --json`` against it (this
+checkout's load generator, whichever tree is measured); utime + stime of the pgcall process
+(its own time: the relay) and of the rest of its process tree (PostgreSQL: postmaster,
+backends, walsender, autovacuum) read from ``/proc`` just before and just after the bench, each
+divided by the frames the bench received. Start-up and shut-down are outside the window.
 
 Not part of the test suite. From the repository root, alone on the machine:
 ``python3 benchmarks/cpu_per_frame.py [--tree NAME=DIR ...] [--calls 10] [--duration 12]
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from benchreport.proc import tree_ticks
 from benchreport.sampling import CLK_TCK, process_table
-from benchreport.standalone import StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
 
 
 def ticks(pid: int) -> tuple[int, int]:
@@ -39,8 +39,8 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
     try:
         with running_pgcall(tree) as (proc, port):
             own0, pg0 = ticks(proc.pid)
-            bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=tree,
-                                   env=tree_env(tree), capture_output=True, text=True,
+            bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=HERE,
+                                   env=tree_env(HERE), capture_output=True, text=True,
                                    check=False)
             own1, pg1 = ticks(proc.pid)
     except StartFailed as exc:

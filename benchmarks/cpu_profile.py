@@ -2,11 +2,11 @@
 the CPU target, summed by the parts of a frame's path, for one or more source trees.
 
 For each tree: pgcall with its embedded PostgreSQL on a free port, ``pgcall bench --calls N
---duration D --ramp 1 --procs 2`` against it, and, from 3 s into the bench until 1 s before
-its end, ``py-spy record --gil --format raw`` at 200 samples/s (only samples that hold the
-GIL: the relay's own work, not its waits). Prints, per tree, the share of samples of each part
-(``benchreport/profshares.py`` says how a sample is charged) and the functions with the most
-time of their own.
+--duration D --ramp 1 --procs 2`` against it (this checkout's load generator), and, from 3 s
+into the bench until 1 s before its end, ``py-spy record --gil --format raw`` at 200 samples/s
+(only samples that hold the GIL: the relay's own work, not its waits). Prints, per tree, the
+share of samples of each part (``benchreport/profshares.py`` says how a sample is charged) and
+the functions with the most time of their own.
 
 Not part of the test suite; needs py-spy (``pip install py-spy``) and the right to trace
 (root, or ``kernel.yama.ptrace_scope=0``). From the repository root, alone on the machine:
@@ -25,15 +25,15 @@ import time
 from pathlib import Path
 
 from benchreport.profshares import parse_raw, shares, top_self
-from benchreport.standalone import StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
 
 WARMUP_S = 3.0
 
 
 def profile(tree: Path, args: argparse.Namespace, raw: Path) -> str:
     with running_pgcall(tree) as (proc, port):
-        bench = subprocess.Popen(bench_command(port, args.calls, args.duration), cwd=tree,
-                                 env=tree_env(tree), stdout=subprocess.DEVNULL)
+        bench = subprocess.Popen(bench_command(port, args.calls, args.duration), cwd=HERE,
+                                 env=tree_env(HERE), stdout=subprocess.DEVNULL)
         time.sleep(WARMUP_S)
         spy = subprocess.run(["py-spy", "record", "-p", str(proc.pid), "-d",
                               str(int(args.duration - WARMUP_S - 1)), "-r", "200", "--gil",

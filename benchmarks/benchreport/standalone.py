@@ -21,6 +21,7 @@ from pathlib import Path
 from .cluster import free_port
 
 READY_S = 60.0
+HERE = Path(__file__).resolve().parents[2]  # this checkout: its load generator drives every tree
 
 
 class StartFailed(Exception):
