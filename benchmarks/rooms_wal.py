@@ -4,13 +4,15 @@ with the number of receivers, and this shows whether it does.
 Starts a throw-away PostgreSQL (pgcall's embedded code) and one pgcall on it, as
 ``benchmarks/report.py`` does. Then for each room size K, alone on the machine:
 
-1. waits until the reaper has emptied the room frame tables, and runs ``CHECKPOINT`` (so each
-   size starts alike: the first change of each page after a checkpoint logs the whole page);
+1. waits until the reaper has emptied the room frame tables, runs ``VACUUM`` on them (so no
+   autovacuum of earlier dead rows lands in the window) and ``CHECKPOINT`` (so each size starts
+   alike: the first change of each page after a checkpoint logs the whole page);
 2. reads ``pg_current_wal_lsn()`` and the id sequences of ``room_video_frames`` and
    ``room_audio_frames`` (the rows written);
 3. runs ``pgcall bench --rooms R --room-size K --duration D --json``;
-4. reads them again once the reaper has deleted the run's frames, so a frame's WAL covers its
-   INSERT, its TOAST chunks, its DELETE and the room's setup and leaving (a few kB per room).
+4. reads them again once the reaper has deleted the run's frames and a ``VACUUM`` has removed
+   them, so a frame's WAL covers its INSERT, its TOAST chunks, its DELETE, its vacuuming and
+   the room's setup and leaving (a few kB per room).
 
 The table shows, per frame sent: rows written (1.0 means one row whatever the receivers),
 deliveries (how many receivers got it: this grows with K), payload bytes, WAL bytes, WAL bytes

@@ -27,6 +27,7 @@ SETTLE_TIMEOUT_S = 30.0
 POLL_S = 0.5
 ROWS = ("SELECT coalesce(pg_sequence_last_value('room_video_frames_id_seq'), 0)"
         " + coalesce(pg_sequence_last_value('room_audio_frames_id_seq'), 0)")
+VACUUM = "VACUUM room_video_frames, room_audio_frames"
 LEFT = "SELECT (SELECT count(*) FROM room_video_frames) + (SELECT count(*) FROM room_audio_frames)"
 
 
@@ -81,13 +82,18 @@ async def bench(url: str, size: int, run: WalRun) -> dict[str, Any]:
 
 
 async def measure(monitor: PgConnection, url: str, size: int, run: WalRun) -> dict[str, Any]:
-    """One room size: CHECKPOINT once the tables are empty, the bench, and the WAL and rows
-    written from before it to after the reaper has deleted its frames."""
+    """One room size: once the tables are empty, VACUUM them and CHECKPOINT; the bench; and
+    the WAL and rows written from before it to after the reaper has deleted its frames and a
+    VACUUM has removed them. Vacuuming on both sides charges each size its own frames' vacuum
+    and nothing else: an autovacuum of an earlier run's dead rows landing in the window would
+    add its full-page images (tens of MB after a capacity sweep) to this size."""
     await settle(monitor)
+    await monitor.simple(VACUUM)
     await monitor.simple("CHECKPOINT")
     lsn0, rows0 = await marks(monitor)
     result = await bench(url, size, run)
     await settle(monitor)
+    await monitor.simple(VACUUM)
     lsn1, rows1 = await marks(monitor)
     frames = result["frames_sent"] or 1
     wal = lsn1 - lsn0

@@ -21,6 +21,10 @@ from . import recordings
 log = logging.getLogger("pgcall.reaper")
 
 BATCH = 5000
+# Recorded frames move in batches of about 3 MB of video, with a pause between them so that
+# live commits do not wait behind one large write (``recordings.move_recorded``).
+MOVE_BATCH = 100
+MOVE_PAUSE_S = 0.02
 FRAME_TABLES = ("audio_frames", "video_frames", "room_audio_frames", "room_video_frames")
 RING_TIMEOUT_S = 30.0  # a call nobody answers is removed (pg-relay let it ring for ever)
 
@@ -28,7 +32,7 @@ RING_TIMEOUT_S = 30.0  # a call nobody answers is removed (pg-relay let it ring 
 async def reap_once(pool: Pool, retain_s: float) -> dict[str, int]:
     """Delete every frame older than ``retain_s``, once the frames of recordings among them
     have been moved out of the way (``recorded_frames``); returns the count per table."""
-    await recordings.move_recorded(pool, retain_s, BATCH)
+    await recordings.move_recorded(pool, retain_s, MOVE_BATCH, MOVE_PAUSE_S)
     counts = {}
     for table in FRAME_TABLES:
         total = 0

@@ -106,14 +106,15 @@ def wal_part(records: list[Step]) -> list[str]:
     return [
         "#### WAL per room frame", "",
         f"For each room size K = {sizes}, alone: wait until the reaper has emptied the room "
-        "frame tables, `CHECKPOINT`, read `pg_current_wal_lsn()` and the frame tables' id "
-        f"sequences, run {cmd}, and read them again once the reaper has deleted the run's "
-        "frames; a frame's WAL thus covers its INSERT, its TOAST chunks, its DELETE and the "
-        "rooms' setup. Per frame sent: rows written (one whatever the receivers), deliveries "
-        "(receivers that got it), payload, WAL, WAL beyond the payload, and WAL records and "
-        "full-page-image bytes from `pg_walinspect` (`-` without it). Larger rooms send mostly "
-        "thumbnails, so payload and WAL per frame fall with K; the column to compare is the "
-        "WAL beyond the payload.", "",
+        "frame tables, `VACUUM` them, `CHECKPOINT`, read `pg_current_wal_lsn()` and the frame "
+        f"tables' id sequences, run {cmd}, and read them again once the reaper has deleted the "
+        "run's frames and a `VACUUM` has removed them; a frame's WAL thus covers its INSERT, "
+        "its TOAST chunks, its DELETE, its vacuuming and the rooms' setup, and no autovacuum "
+        "of an earlier step's rows. Per frame sent: rows written (one whatever the "
+        "receivers), deliveries (receivers that got it), payload, WAL, WAL beyond the "
+        "payload, and WAL records and full-page-image bytes from `pg_walinspect` (`-` "
+        "without it). Larger rooms send mostly thumbnails, so payload and WAL per frame "
+        "fall with K; the column to compare is the WAL beyond the payload.", "",
         *md_table(["K", "frames sent (full/thumb/audio)", "rows/frame", "deliveries/frame",
                    "payload B/frame", "WAL B/frame", "WAL beyond payload B/frame",
                    "WAL records/frame", "FPI B/frame", "errors"], rows)]
