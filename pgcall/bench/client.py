@@ -124,7 +124,35 @@ def decode_server_message(data: bytes) -> tuple[str, dict[str, Any], memoryview]
     return ("control" if view[0] == 0 else _TAGS[view[0]]), obj, payload
 
 
-class Peer:
+class BenchSocket:
+    """What a call's client and a room's member share: sends that notice a closed socket, and
+    a close we did not ask for recorded once, whichever task noticed it first."""
+
+    ws: WebSocketConnection
+    closing: bool
+    _closed: bool
+
+    def _closed_by_server(self, detail: str) -> None:
+        raise NotImplementedError
+
+    def on_closed(self, exc: ConnectionClosed) -> None:
+        if self.closing or self._closed:
+            return
+        self._closed = True
+        reason = exc.reason
+        self._closed_by_server(f"{reason.code} {reason.reason or ''}".strip() if reason else "?")
+
+    async def send(self, message: bytes) -> bool:
+        """Send one message; False (and the close recorded) if the socket is closed."""
+        try:
+            await self.ws.send_message(message)
+        except ConnectionClosed as exc:
+            self.on_closed(exc)
+            return False
+        return True
+
+
+class Peer(BenchSocket):
     """One client of a call: reads everything the server sends and records it."""
 
     def __init__(self, ws: WebSocketConnection, recorder: Recorder, call: int, role: str) -> None:
@@ -143,24 +171,9 @@ class Peer:
         self._snapshots: set[str] = set()
         self._incoming = "b>a" if role == "a" else "a>b"
 
-    def on_closed(self, exc: ConnectionClosed) -> None:
-        """Record a socket we did not close, once, whichever task noticed it first."""
-        if self.closing or self._closed:
-            return
-        self._closed = True
-        reason = exc.reason
-        detail = f"{reason.code} {reason.reason or ''}".strip() if reason else "?"
+    def _closed_by_server(self, detail: str) -> None:
         self.recorder.error(f"connection closed: {detail}")
         self.failed.set()
-
-    async def send(self, message: bytes) -> bool:
-        """Send one message; False (and the close recorded) if the socket is closed."""
-        try:
-            await self.ws.send_message(message)
-        except ConnectionClosed as exc:
-            self.on_closed(exc)
-            return False
-        return True
 
     async def send_control(self, obj: dict[str, Any]) -> bool:
         self.acks[obj["type"]] = trio.Event()

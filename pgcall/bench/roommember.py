@@ -22,6 +22,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from ..wire.encode import encode_control
 from .client import (
     SNAPSHOT_TABLES,
+    BenchSocket,
     client_url,
     decode_server_message,
     read_stamp,
@@ -67,7 +68,7 @@ def read_due(payload: bytes | memoryview) -> int:
     return int.from_bytes(payload[10:18], "big")
 
 
-class Member:
+class Member(BenchSocket):
     """One member: reads everything the server sends, records it, obeys ``room_layers``."""
 
     def __init__(self, ws: WebSocketConnection, room: Room, index: int) -> None:
@@ -84,22 +85,9 @@ class Member:
         self.closing = False
         self._closed = False
 
-    def on_closed(self, exc: ConnectionClosed) -> None:
-        if self.closing or self._closed:
-            return
-        self._closed = True
-        reason = exc.reason
-        detail = f"{reason.code} {reason.reason or ''}".strip() if reason else "?"
+    def _closed_by_server(self, detail: str) -> None:
         self.room.recorder.error(f"connection closed: {detail}")
         self.room.failed.set()
-
-    async def send(self, message: bytes) -> bool:
-        try:
-            await self.ws.send_message(message)
-        except ConnectionClosed as exc:
-            self.on_closed(exc)
-            return False
-        return True
 
     async def request(self, obj: dict[str, Any]) -> bool:
         """Send a request and wait for its reply; True if it was acked (an error reply is
