@@ -26,6 +26,7 @@ from ..rooms import router as rooms
 from ..wire import encode, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
+from .waiters import RowWaiters
 
 log = logging.getLogger("pgcall.hub")
 
@@ -68,8 +69,8 @@ class Hub:
         self.ready = trio.Event()  # the first snapshot is loaded
         self.streaming = False
         self.stats = HubStats()
-        self._user_waiters: dict[str, list[tuple[Callable[[Row], bool], trio.Event]]] = {}
-        self._member_waiters: dict[tuple[str, str], list[trio.Event]] = {}
+        self._users_shown = RowWaiters[str]()  # by identity
+        self._members_shown = RowWaiters[tuple[str, str]]()  # by (room_id, identity)
         # When a local client's frame entered pgcall (trio time), by (kind, session, from, seq):
         # the recipient's sender measures pgcall's own latency from it. Bounded.
         self.inflight: dict[tuple[str, str, str, int], float] = {}
@@ -98,13 +99,12 @@ class Hub:
         for sub in list(self.subscribers.values()):
             for message in self.snapshot_messages(sub.identity):
                 self._deliver(sub, "state", message)
-        for identity in list(self._user_waiters):
-            row = self.mirror.tables["users"].get(identity)
-            if row is not None:
-                self._wake_user(identity, row)
-        for room_id, identity in list(self._member_waiters):
-            if self.mirror.member(room_id, identity) is not None:
-                self._wake_member(room_id, identity)
+        for identity in self._users_shown.keys():
+            if (row := self.mirror.tables["users"].get(identity)) is not None:
+                self._users_shown.wake(identity, row)
+        for key in self._members_shown.keys():
+            if (row := self.mirror.member(*key)) is not None:
+                self._members_shown.wake(key, row)
         self.ready.set()
 
     def stream_down(self, reason: str) -> None:
@@ -140,7 +140,7 @@ class Hub:
                 new, old = self.mirror.apply(change)
                 self.rooms.state_change(change.table, change.op, new, old)
                 if change.table == "room_members" and new is not None:
-                    self._wake_member(new["room_id"], new["identity"])
+                    self._members_shown.wake((new["room_id"], new["identity"]), new)
             elif (room_kind := rooms.FRAME_TABLES.get(change.table)) is not None:
                 if change.op == "insert" and change.row is not None:
                     self._route_room_frame(room_kind, change.row)
@@ -217,7 +217,7 @@ class Hub:
         for sub in targets:
             self._deliver(sub, "state", message)
         if change.table == "users" and new is not None:
-            self._wake_user(new["identity"], new)
+            self._users_shown.wake(new["identity"], new)
 
     def _route_frame(self, kind: str, row: dict[str, Any]) -> None:
         """A frame row (from a frame table or a media message) to its one recipient."""
@@ -305,44 +305,12 @@ class Hub:
 
     async def wait_user(self, identity: str, accept: Callable[[Row], bool]) -> None:
         """Wait until the stream has shown a users row of ``identity`` that ``accept``s."""
-        row = self.mirror.tables["users"].get(identity)
-        if row is not None and accept(row):
-            return
-        event = trio.Event()
-        waiters = self._user_waiters.setdefault(identity, [])
-        waiters.append((accept, event))
-        try:
-            await event.wait()
-        finally:
-            if (accept, event) in waiters:
-                waiters.remove((accept, event))
-            if not waiters:
-                self._user_waiters.pop(identity, None)
+        await self._users_shown.wait(identity, self.mirror.tables["users"].get(identity), accept)
 
     async def wait_member(self, room_id: str, identity: str) -> None:
         """Wait until the stream has shown ``identity``'s membership of ``room_id`` (so that
         this relay routes its room's media both ways from then on)."""
-        if self.mirror.member(room_id, identity) is not None:
-            return
-        key, event = (room_id, identity), trio.Event()
-        self._member_waiters.setdefault(key, []).append(event)
-        try:
-            await event.wait()
-        finally:
-            waiters = self._member_waiters.get(key, [])
-            if event in waiters:
-                waiters.remove(event)
-            if not waiters:
-                self._member_waiters.pop(key, None)
-
-    def _wake_member(self, room_id: str, identity: str) -> None:
-        for event in self._member_waiters.get((room_id, identity), ()):
-            event.set()
-
-    def _wake_user(self, identity: str, row: Row) -> None:
-        for accept, event in self._user_waiters.get(identity, ()):
-            if accept(row):
-                event.set()
+        await self._members_shown.wait((room_id, identity), self.mirror.member(room_id, identity))
 
     def media_check(self, sender: str, kind: str, session_id: str, to: str) -> str | None:
         """pg-relay's media checks (protocol.md 3.1, steps 1-4) against the mirror; the error
