@@ -3,17 +3,17 @@
 // peer's video state, connection quality, the device menus, stats.
 //
 // Owns: starting one CallMedia when a call becomes active and stopping it when the call ends,
-// passing settings changes on, the camera/microphone menus (shared devices.js: lists, remembered
-// choice), the page's one MediaStats object, published as window.pgcallStats (browser tests read
-// its counters, which add up over all calls of the page, as in the vanilla app) and the current
-// CallMedia as window.pgcallMedia, and the rows of the stats overlay. Does not own: capture,
-// encoding, playback, the jitter buffer, the quality verdict or the peer's video state (all in
-// the shared modules), nor the markup.
+// passing settings changes on, the camera/microphone menus (mediacontrols.js, over the shared
+// devices.js), the page's one MediaStats object, published as window.pgcallStats (browser tests
+// read its counters, which add up over all calls of the page, as in the vanilla app) and the
+// current CallMedia as window.pgcallMedia, and the rows of the stats overlay. Does not own:
+// capture, encoding, playback, the jitter buffer, the quality verdict or the peer's video state
+// (all in the shared modules), nor the markup.
 
-import { deviceOptions, loadDeviceChoice, saveDeviceChoice, selectedDevice } from '$vanilla/devices.js';
 import { CallMedia } from '$vanilla/media.js';
 import { MediaStats } from '$vanilla/stats.js';
 import { DEFAULT_SETTINGS } from '$vanilla/state.js';
+import * as controls from './mediacontrols.js';
 
 export class CallRuntime {
   talking = $state(false);
@@ -70,8 +70,7 @@ export class CallRuntime {
       onTalking: (on) => (this.talking = on),
       onError: (message) => this.onError(message),
       onChange: () => this.#mirror(media),
-      cameraId: loadDeviceChoice(storage(), 'videoinput'),
-      microphoneId: loadDeviceChoice(storage(), 'audioinput')
+      ...controls.rememberedDevices()
     });
     this.#media = media;
     publish('pgcallMedia', media);
@@ -112,40 +111,18 @@ export class CallRuntime {
 
   /** Start or stop sharing the screen; must run from a click. */
   async toggleScreenShare() {
-    const media = this.#media;
-    if (!media) return;
-    if (media.sharing) {
-      media.stopScreenShare();
-      return;
-    }
-    try {
-      await media.startScreenShare();
-    } catch (err) {
-      this.onError(`Screen sharing failed: ${err?.message ?? err}`);
-    }
+    await controls.toggleScreenShare(this.#media, (message) => this.onError(message));
   }
 
   /** Re-read the device lists (labels appear once the browser has given access). */
   async refreshDevices() {
-    try {
-      this.#devices = await navigator.mediaDevices.enumerateDevices();
-    } catch {
-      this.#devices = [];
-    }
+    this.#devices = await controls.listDevices();
     this.#mirrorDevices();
   }
 
   /** Use (and remember) another camera ('videoinput') or microphone ('audioinput'). */
   async chooseDevice(kind, deviceId) {
-    saveDeviceChoice(storage(), kind, deviceId);
-    const media = this.#media;
-    if (!media) return;
-    try {
-      if (kind === 'videoinput') await media.setCamera(deviceId);
-      else await media.setMicrophone(deviceId);
-    } catch (err) {
-      this.onError(`Cannot use that ${kind === 'videoinput' ? 'camera' : 'microphone'}: ${err?.message ?? err}`);
-    }
+    await controls.useDevice(this.#media, kind, deviceId, (message) => this.onError(message));
     this.#mirrorDevices();
   }
 
@@ -169,16 +146,12 @@ export class CallRuntime {
   }
 
   #mirrorDevices() {
-    const media = this.#media;
-    this.cameras = deviceOptions(this.#devices, 'videoinput');
-    this.microphones = deviceOptions(this.#devices, 'audioinput');
-    this.cameraId = selectedDevice(this.cameras, media?.deviceInUse('videoinput') ?? '', loadDeviceChoice(storage(), 'videoinput'));
-    this.microphoneId = selectedDevice(this.microphones, media?.deviceInUse('audioinput') ?? '', loadDeviceChoice(storage(), 'audioinput'));
+    const menus = controls.deviceMenus(this.#devices, this.#media);
+    this.cameras = menus.cameras;
+    this.microphones = menus.microphones;
+    this.cameraId = menus.cameraId;
+    this.microphoneId = menus.microphoneId;
   }
-}
-
-function storage() {
-  return globalThis.localStorage ?? null;
 }
 
 function publish(name, value) {

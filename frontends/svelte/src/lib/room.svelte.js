@@ -6,13 +6,14 @@
 //
 // Owns: starting one RoomMedia per room and stopping it when the room is left, passing the
 // server's layers and the member list on, telling the server what changed of my microphone,
-// camera, screen and hand (set_room_state, through the session), the camera/microphone menus.
+// camera, screen and hand (set_room_state, through the session), the camera/microphone menus
+// (mediacontrols.js, shared with the 1:1 call).
 // Does not own: capture, sending, receiving, silence suppression or the quality verdict (the
 // shared modules), the room state (session.svelte.js), the markup.
 
-import { deviceOptions, loadDeviceChoice, saveDeviceChoice, selectedDevice } from '$vanilla/devices.js';
 import { RoomMedia } from '$vanilla/roommedia.js';
 import { DEFAULT_SETTINGS } from '$vanilla/state.js';
+import * as controls from './mediacontrols.js';
 
 export class RoomRuntime {
   muted = $state(false);
@@ -82,8 +83,7 @@ export class RoomRuntime {
       stats: this.stats,
       onError: (message) => this.onError(message),
       onChange: () => this.#mirror(media),
-      cameraId: loadDeviceChoice(storage(), 'videoinput'),
-      microphoneId: loadDeviceChoice(storage(), 'audioinput'),
+      ...controls.rememberedDevices()
     });
     this.#media = media;
     publish('pgcallMedia', media);
@@ -138,38 +138,16 @@ export class RoomRuntime {
 
   /** Start or stop sharing the screen; must run from a click. */
   async toggleScreenShare() {
-    const media = this.#media;
-    if (!media) return;
-    if (media.sharing) {
-      media.stopScreenShare();
-      return;
-    }
-    try {
-      await media.startScreenShare();
-    } catch (err) {
-      this.onError(`Screen sharing failed: ${err?.message ?? err}`);
-    }
+    await controls.toggleScreenShare(this.#media, (message) => this.onError(message));
   }
 
   async refreshDevices() {
-    try {
-      this.#devices = await navigator.mediaDevices.enumerateDevices();
-    } catch {
-      this.#devices = [];
-    }
+    this.#devices = await controls.listDevices();
     this.#mirrorDevices();
   }
 
   async chooseDevice(kind, deviceId) {
-    saveDeviceChoice(storage(), kind, deviceId);
-    const media = this.#media;
-    if (!media) return;
-    try {
-      if (kind === 'videoinput') await media.setCamera(deviceId);
-      else await media.setMicrophone(deviceId);
-    } catch (err) {
-      this.onError(`Cannot use that ${kind === 'videoinput' ? 'camera' : 'microphone'}: ${err?.message ?? err}`);
-    }
+    await controls.useDevice(this.#media, kind, deviceId, (message) => this.onError(message));
     this.#mirrorDevices();
   }
 
@@ -197,16 +175,12 @@ export class RoomRuntime {
   }
 
   #mirrorDevices() {
-    const media = this.#media;
-    this.cameras = deviceOptions(this.#devices, 'videoinput');
-    this.microphones = deviceOptions(this.#devices, 'audioinput');
-    this.cameraId = selectedDevice(this.cameras, media?.deviceInUse('videoinput') ?? '', loadDeviceChoice(storage(), 'videoinput'));
-    this.microphoneId = selectedDevice(this.microphones, media?.deviceInUse('audioinput') ?? '', loadDeviceChoice(storage(), 'audioinput'));
+    const menus = controls.deviceMenus(this.#devices, this.#media);
+    this.cameras = menus.cameras;
+    this.microphones = menus.microphones;
+    this.cameraId = menus.cameraId;
+    this.microphoneId = menus.microphoneId;
   }
-}
-
-function storage() {
-  return globalThis.localStorage ?? null;
 }
 
 function publish(name, value) {
