@@ -13,7 +13,7 @@ import { DEFAULT_SETTINGS, isVideoCall } from './lib/state.js';
 import { MediaStats } from './lib/stats.js';
 import { setupRooms } from './rooms-ui.js';
 import { setupRecordings } from './recordings-ui.js';
-import { $, autoGrow, el, namer, paintAvatar as paint, renderChatLog, renderDeviceMenus, shortHex, showNotice, toast } from './ui.js';
+import { $, bindChatBox, el, namer, paintAvatar as paint, renderChatLog, renderDeviceMenus, shortHex, showNotice, toast } from './ui.js';
 
 const params = new URLSearchParams(location.search);
 const relayUrl = params.get('relay') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
@@ -490,28 +490,7 @@ $('nickname-form').addEventListener('submit', (ev) => {
 });
 $('nickname-input').addEventListener('input', () => (nicknameTouched = true));
 
-function sendChat() {
-  const input = $('chat-input');
-  const text = input.value.trim();
-  if (!text) return;
-  if (client.send({ type: 'send_message', text })) {
-    input.value = '';
-    input.style.height = '';
-  } else {
-    toast('Not connected to the server');
-  }
-}
-$('chat-form').addEventListener('submit', (ev) => {
-  ev.preventDefault();
-  sendChat();
-});
-$('chat-input').addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-    ev.preventDefault();
-    sendChat();
-  }
-});
-$('chat-input').addEventListener('input', (ev) => autoGrow(ev.target));
+bindChatBox($('chat-form'), $('chat-input'), (text) => client.send({ type: 'send_message', text }));
 
 $('user-list').addEventListener('click', (ev) => {
   const button = ev.target.closest('button[data-action="call"]');

@@ -11,7 +11,7 @@ import { loadDeviceChoice, saveDeviceChoice } from './lib/devices.js';
 import { RoomMedia } from './lib/roommedia.js';
 import { RoomIntent, isVideoRoom } from './lib/rooms.js';
 import { chooseMain, gridShape, memberFlags, preferredLayer, speakerLayout } from './lib/roomview.js';
-import { $, autoGrow, el, renderChatLog, renderDeviceMenus, toast } from './ui.js';
+import { $, bindChatBox, el, renderChatLog, renderDeviceMenus, toast } from './ui.js';
 
 const QUALITY_TEXT = { good: 'Good', fair: 'Fair', poor: 'Poor', idle: 'No media' };
 const SVG = 'http://www.w3.org/2000/svg';
@@ -547,28 +547,8 @@ export function setupRooms({ client, stats, nameOf, paintAvatar, send, settings,
     send({ type: 'leave_room', room_id: rooms.roomId });
   });
 
-  function sendRoomChat() {
-    const input = $('room-chat-input');
-    const text = input.value.trim();
-    if (!text || !rooms.room) return;
-    if (client.send({ type: 'send_room_message', room_id: rooms.roomId, text })) {
-      input.value = '';
-      input.style.height = '';
-    } else {
-      toast('Not connected to the server');
-    }
-  }
-  $('room-chat-form').addEventListener('submit', (ev) => {
-    ev.preventDefault();
-    sendRoomChat();
-  });
-  $('room-chat-input').addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-      ev.preventDefault();
-      sendRoomChat();
-    }
-  });
-  $('room-chat-input').addEventListener('input', (ev) => autoGrow(ev.target));
+  bindChatBox($('room-chat-form'), $('room-chat-input'), (text) => (rooms.room
+    ? client.send({ type: 'send_room_message', room_id: rooms.roomId, text }) : null));
 
   /** The buttons and tags of a person in the people list while we are in a room. */
   function userActions(identity) {

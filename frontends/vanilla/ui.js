@@ -115,6 +115,35 @@ export function autoGrow(textarea) {
   textarea.style.height = `${Math.min(textarea.scrollHeight, 140)}px`;
 }
 
+/** A chat box: Enter (without Shift) or the form's submit posts the trimmed text through
+ * `post`, which returns true if it went out (the box is cleared), false if it could not (a
+ * toast says so) or null if there is nowhere to post it; the box grows with its text. */
+export function bindChatBox(form, input, post) {
+  const submit = () => {
+    const text = input.value.trim();
+    if (!text) return;
+    const sent = post(text);
+    if (sent === null) return;
+    if (sent) {
+      input.value = '';
+      input.style.height = '';
+    } else {
+      toast('Not connected to the server');
+    }
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    submit();
+  });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      submit();
+    }
+  });
+  input.addEventListener('input', (ev) => autoGrow(ev.target));
+}
+
 /**
  * Fill the camera and microphone <select>s from `devices` (enumerateDevices), selecting the
  * device `media` uses, else the remembered one. `video`: whether the camera menu applies.
