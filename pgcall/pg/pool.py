@@ -41,7 +41,11 @@ class Pool:
     async def connection(self) -> AsyncIterator[PgConnection]:
         if self._closed:
             raise RuntimeError("pool is closed")
-        async with self._slots:
+        try:  # a free slot is taken without a task switch (the frame writer's every batch)
+            self._slots.acquire_nowait()
+        except trio.WouldBlock:
+            await self._slots.acquire()
+        try:
             conn = None
             while self._idle and conn is None:
                 conn, idle_since = self._idle.pop()
@@ -71,6 +75,8 @@ class Pool:
                         self._idle.pop()[0].close()
                 elif not self._closed:
                     self._idle.append((conn, trio.current_time()))
+        finally:
+            self._slots.release()
 
     async def execute(self, sql: str, params: Any = (), *, prepare: bool = False) -> Result:
         async with self.connection() as conn:

@@ -164,18 +164,22 @@ class Outbox:
     async def get(self) -> bytes | None:
         """The next message, or None after ``wake``; raises ``CloseRequested`` once a close
         was requested."""
+        parked = False  # a wait in the lot was this call's schedule point: no second one
         while True:
             if self.close_request is not None and not (self._flush and self._items):
                 raise CloseRequested(*self.close_request)
             if self._woken:
                 self._woken = False
-                await trio.lowlevel.checkpoint()
+                if not parked:
+                    await trio.lowlevel.checkpoint()
                 return None
             data = self.get_nowait()
             if data is not None:
-                await trio.lowlevel.checkpoint()
+                if not parked:
+                    await trio.lowlevel.checkpoint()
                 return data
             await self._lot.park()
+            parked = True
 
 
 class CloseRequested(Exception):

@@ -35,7 +35,7 @@ from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, T
 from wsproto.utilities import LocalProtocolError
 
 from ..config import WsLimits
-from . import masking
+from . import masking, sockio
 from .frameguard import FrameGuard, Oversize
 
 log = logging.getLogger("pgcall.websocket")
@@ -71,6 +71,7 @@ class ServerWebSocket:
     def __init__(self, stream: trio.abc.Stream, conn: Connection,
                  limits: WsLimits | None = None) -> None:
         self.stream = stream
+        self._io = sockio.for_stream(stream)  # reads and writes of a message (not the close)
         self._ws = conn
         self.limits = limits or WsLimits()
         self._guard = FrameGuard(self.limits.max_message)
@@ -135,7 +136,7 @@ class ServerWebSocket:
         except trio.WouldBlock:
             await lock.acquire()
         try:
-            data = await self.stream.receive_some(self.limits.receive_chunk)
+            data = await self._io.receive_some(self.limits.receive_chunk)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise self._ended("broken", None, str(exc) or type(exc).__name__) from None
         finally:
@@ -284,7 +285,7 @@ class ServerWebSocket:
 
     async def send_raw(self, frames: bytes) -> None:
         try:
-            await self.stream.send_all(frames)
+            await self._io.send_all(frames)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise WebSocketClosed("broken", None, str(exc) or type(exc).__name__) from None
 

@@ -1,0 +1,82 @@
+"""Reading and writing a plain TCP socket without a trip through trio's scheduler per call.
+
+trio's ``SocketStream.receive_some`` and ``send_all`` each make up to two schedule points per
+call, even when the data is already there or the kernel takes it at once: the task yields to
+the scheduler, and every pass of the scheduler costs an ``epoll_wait``. A relayed frame is one
+read and one write, so on the media path those yields were a third of the relay's task switches
+(``docs/performance.md``). Here the system call is tried first and the task waits only when
+the socket is not ready (``wait_readable`` / ``wait_writable``, which are schedule points and
+honour cancellation). So that a reader fed faster than it reads cannot starve the other tasks,
+every ``YIELD_EVERY``-th call that did not wait yields once.
+
+Only for a ``trio.SocketStream`` (TLS goes through ``SSLStream`` as before: ``for_stream``
+returns the stream itself). Errors are trio's: ``BrokenResourceError`` when the peer reset or
+the socket failed, ``ClosedResourceError`` once the socket is closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import trio
+
+YIELD_EVERY = 8  # calls that did not wait between two forced yields
+
+
+class SocketIO:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._sock = stream.socket
+        self._unyielded = 0
+
+    def _fd(self) -> int:
+        fd = self._sock.fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("the socket is closed")
+        return fd
+
+    async def _fair(self) -> None:
+        self._unyielded += 1
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            await trio.lowlevel.checkpoint()
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes``; ``b""`` at end of stream."""
+        while True:
+            try:
+                data = os.read(self._fd(), max_bytes)
+            except BlockingIOError:
+                self._unyielded = 0
+                await trio.lowlevel.wait_readable(self._sock)
+                continue
+            except OSError as exc:
+                raise _broken(exc) from None
+            await self._fair()
+            return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """All of ``data``, waiting while the kernel's buffer is full."""
+        view = memoryview(data)
+        while view:
+            try:
+                sent = os.write(self._fd(), view)
+            except BlockingIOError:
+                self._unyielded = 0
+                await trio.lowlevel.wait_writable(self._sock)
+                continue
+            except OSError as exc:
+                raise _broken(exc) from None
+            view = view[sent:]
+        await self._fair()
+
+
+def _broken(exc: OSError) -> Exception:
+    if exc.errno == errno.EBADF:
+        return trio.ClosedResourceError("the socket is closed")
+    return trio.BrokenResourceError(str(exc) or type(exc).__name__)
+
+
+def for_stream(stream: trio.abc.Stream) -> SocketIO | trio.abc.Stream:
+    """The fast reader and writer of a plain socket stream; any other stream as it is."""
+    return SocketIO(stream) if isinstance(stream, trio.SocketStream) else stream
