@@ -16,6 +16,12 @@ shard, in order, and a batch writes them in queue order.
 
 Falling behind: a shard holding more than ``max_queued_bytes`` drops its oldest *video* frames
 first (stale video is worthless, audio is small), counting each in ``dropped``.
+
+Connections: each shard keeps one connection of its own (``Pool.open_dedicated``, made again
+after a failure) instead of borrowing one from the pool per batch: a lease cost a semaphore, a
+cancel scope with its deadline and an async generator for every batch, a tenth of the write
+path. The lease's deadline becomes a watchdog (``run``): a batch unanswered for the pool's
+lease timeout closes its connection, and its frames fail as a lost connection's do.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Any
 import attrs
 import trio
 
-from ..pg.conn import PgError
+from ..pg.conn import PgConnection, PgError
 from ..pg.pool import Pool
 from ..wire.protocol import Media
 from ..wire.rooms import RoomMedia
@@ -104,6 +110,8 @@ class _Shard:
     queue: deque[_Queued] = attrs.Factory(deque)
     queued_bytes: int = 0
     wake: trio.Event = attrs.Factory(trio.Event)
+    conn: PgConnection | None = None
+    writing_since: float | None = None  # when the batch in flight was sent
 
 
 class FrameWriter:
@@ -139,10 +147,30 @@ class FrameWriter:
         return False
 
     async def run(self) -> None:
-        """The writer tasks, one per shard; never returns."""
-        async with trio.open_nursery() as nursery:
+        """The writer tasks, one per shard, and their watchdog; never returns."""
+        try:
+            async with trio.open_nursery() as nursery:
+                for shard in self._shards:
+                    nursery.start_soon(self._run_shard, shard)
+                nursery.start_soon(self._watch)
+        finally:
             for shard in self._shards:
-                nursery.start_soon(self._run_shard, shard)
+                if shard.conn is not None:
+                    shard.conn.close()
+
+    async def _watch(self) -> None:
+        """Close the connection of a batch unanswered for the pool's lease timeout: a network
+        gone silent sends no error, and the shard would wait for ever."""
+        timeout = self.pool.lease_timeout_s
+        while True:
+            await trio.sleep(timeout / 4)
+            now = trio.current_time()
+            for shard in self._shards:
+                since = shard.writing_since
+                if since is not None and now - since > timeout and shard.conn is not None:
+                    log.warning("no answer from PostgreSQL to a frame batch within %g s",
+                                timeout)
+                    shard.conn.close()
 
     async def _run_shard(self, shard: _Shard) -> None:
         while True:
@@ -153,7 +181,7 @@ class FrameWriter:
                      for _ in range(min(self.max_batch, len(shard.queue)))]
             shard.queued_bytes -= sum(len(item.media.payload) for item in batch)
             try:
-                await self._write(batch)
+                await self._write(shard, batch)
             except PgError as exc:
                 for item in batch:
                     item.on_failed(exc)
@@ -161,11 +189,20 @@ class FrameWriter:
             self.written += len(batch)
             self.batches += 1
 
-    async def _write(self, batch: list[_Queued]) -> None:
+    async def _write(self, shard: _Shard, batch: list[_Queued]) -> None:
         statements = [statement(item.media, item.from_id, self.media_path, item.route)
                       for item in batch]
-        async with self.pool.connection() as conn:
+        conn = shard.conn
+        if conn is None or conn.broken:
+            if conn is not None:
+                conn.close()
+            conn = shard.conn = None
+            conn = shard.conn = await self.pool.open_dedicated()
+        shard.writing_since = trio.current_time()
+        try:
             await conn.execute_batch(statements)
+        finally:
+            shard.writing_since = None
 
     def statistics(self) -> dict[str, int]:
         return {"written": self.written, "batches": self.batches, "dropped": self.dropped,

@@ -78,6 +78,19 @@ class Pool:
         finally:
             self._slots.release()
 
+    async def open_dedicated(self) -> PgConnection:
+        """A connection like the pool's (same DSN and setup), outside its slots, for a task that
+        writes all the time and watches its own deadline (the frame writer's shards): it is
+        the caller's to close. It adds to the connections pgcall opens (``docs/deployment.md``)."""
+        conn = await PgConnection.connect(self.dsn)
+        try:
+            if self._setup_sql:
+                await conn.simple(self._setup_sql)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     async def execute(self, sql: str, params: Any = (), *, prepare: bool = False) -> Result:
         async with self.connection() as conn:
             return await conn.execute(sql, params, prepare=prepare)

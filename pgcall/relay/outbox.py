@@ -170,8 +170,9 @@ class Outbox:
                 raise CloseRequested(*self.close_request)
             if self._woken:
                 self._woken = False
-                if not parked:
-                    await trio.lowlevel.checkpoint()
+                # Always a schedule point here: a session ending meanwhile cancels the sender
+                # before it takes the control frames owed (close() then sends them).
+                await trio.lowlevel.checkpoint()
                 return None
             data = self.get_nowait()
             if data is not None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -50,11 +51,12 @@ from pgcall.app import Running, serve
 from pgcall.config import Config
 from pgcall.pg.conn import PgConnection
 from pgcall.pg.migrate import migrate
+from pgcall.pg.pool import LEASE_TIMEOUT_S
 from pgcall.relay.session import ERR_DATABASE
 from tests.conftest import ServerThread
 
 from .tcpproxy import TcpProxy
-from .wsclient import Client, event, open_clients
+from .wsclient import Client, event, media, open_clients, video_header
 
 pytestmark = pytest.mark.slow
 
@@ -291,9 +293,9 @@ async def wait_backoff_capped(app: App) -> None:
             await trio.sleep(POLL_S)
 
 
-async def new_call(caller: Client, callee: Client) -> None:
-    """A call placed and accepted; both see it Active. (Steps of ``wsclient.setup_call``,
-    asserted here so that a failure shows the reply pgcall gave.)"""
+async def new_call(caller: Client, callee: Client) -> str:
+    """A call placed and accepted, both see it Active; its session id. (Steps of
+    ``wsclient.setup_call``, asserted here so that a failure shows the reply pgcall gave.)"""
     reply = await caller.request({"type": "request_call", "target": callee.identity,
                                   "call_type": "Video"})
     assert reply == ack("request_call")
@@ -303,6 +305,7 @@ async def new_call(caller: Client, callee: Client) -> None:
     assert reply == ack("accept_call")
     for c in (caller, callee):
         await c.expect(event("update", "call_sessions", session_id=session_id, state="Active"))
+    return str(session_id)
 
 
 async def working_again(app: App, clients: list[Client], acked: list[str],
@@ -501,6 +504,38 @@ async def test_connections_stalled_by_the_network(cluster: Cluster,
             recovery = await working_again(app, clients, acked, unsure, since=stalled)
     await nothing_lost(cluster.dsn, acked)
     assert recovery.working_s < STALL_RECOVERY_S
+
+
+async def test_frames_on_a_stalled_database(cluster: Cluster, nursery: trio.Nursery) -> None:
+    """The frame writer's own connections go silent with the rest. A frame sent then is
+    answered with the database error once the writer's watchdog gives up on the batch (the
+    pool's lease timeout), not never; and frames flow again on new connections."""
+    proxy = TcpProxy(cluster.port)
+    await nursery.start(proxy.run)
+    dsn = f"host=127.0.0.1 port={proxy.port} dbname=postgres user=pgcall"
+    async with run_pgcall(nursery, dsn) as app, open_clients(app.ws, 2) as (a, b):
+        session_id = await new_call(a, b)
+
+        async def send(seq: int) -> None:
+            await a.send_media("video", video_header(session_id, b.identity, seq),
+                               b"\xff\xd8" + bytes(100))
+
+        await send(1)
+        await b.expect(media("video", seq=1))
+        assert proxy.stall() >= 3  # the writer's, the keeper's and the stream's at least
+        stalled = trio.current_time()
+        await send(2)
+        reply = await a.reply("send_video_frame", LEASE_TIMEOUT_S + STALL_RECOVERY_S)
+        assert reply["message"] == ERR_DATABASE, reply
+        assert trio.current_time() - stalled >= LEASE_TIMEOUT_S * 0.9  # the watchdog's doing
+        seq = 3
+        with trio.fail_after(2 * STALL_RECOVERY_S):
+            while True:  # a frame gets through once the writer has a new connection
+                await send(seq)
+                with trio.move_on_after(1.0):
+                    await b.expect(media("video", seq=seq), timeout_s=math.inf)
+                    break
+                seq += 1
 
 
 # -- a killed pgcall -------------------------------------------------------------------------
