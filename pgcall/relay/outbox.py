@@ -16,7 +16,7 @@ first, thumbnails before the full picture; state is never dropped.
   code 4008, "Too far behind").
 
 Every drop is reported through ``on_drop(reason)`` (counted for /metrics). Nothing in here
-ever blocks the hub. Does not own: sending (``session``).
+ever blocks the hub. Does not own: sending (``session``; ``direct`` is the session's).
 """
 
 from __future__ import annotations
@@ -63,6 +63,11 @@ class Outbox:
         self.close_request: tuple[int, str] | None = None
         self._flush = False  # send what is queued before the close (see request_close)
         self._woken = False
+        # Sends a message at once, from the task that puts it, when the sender is idle: True
+        # if it went (``ServerWebSocket.send_now``). Saves the sender's wake-up and a task
+        # switch per relayed frame; what the socket cannot take at once is queued as before.
+        self.direct: Callable[[bytes, float | None], bool] | None = None
+        self._idle = False  # the sender waits in get() with nothing queued
 
     def __len__(self) -> int:
         return len(self._items)
@@ -110,6 +115,9 @@ class Outbox:
         """Queue ``data``; False once the outbox has overflowed (the client must go)."""
         if self.overflowed or self.close_request is not None:
             return False
+        if self._idle and not self._items and not self._woken and self.direct is not None \
+                and self.direct(data, stamp):
+            return True
         size = len(data)
         self._items.append((kind, data, stamp))
         self._counts[kind] += 1
@@ -179,7 +187,11 @@ class Outbox:
                 if not parked:
                     await trio.lowlevel.checkpoint()
                 return data
-            await self._lot.park()
+            self._idle = True
+            try:
+                await self._lot.park()
+            finally:
+                self._idle = False
             parked = True
 
 

@@ -201,6 +201,21 @@ class Session:
 
     # -- the socket ------------------------------------------------------------------------------
 
+    def sending_now(self, ws: ServerWebSocket) -> Callable[[bytes, float | None], bool]:
+        """The outbox's direct path: a message put while the sender is idle goes out at once
+        from the putting task (the hub's), if the socket takes it (``ServerWebSocket.send_now``);
+        its latency is observed as the sender would."""
+        observe = self.ctx.on_latency
+
+        def send_now(data: bytes, stamp: float | None) -> bool:
+            if not ws.send_now(data):
+                return False
+            if observe is not None and stamp is not None:
+                observe(trio.current_time() - stamp)
+            return True
+
+        return send_now
+
     async def run_sender(self, ws: ServerWebSocket, done: trio.CancelScope) -> None:
         """The only writer of this socket: drains the outbox, pings the client, sends the
         control frames the reader owes; closes when asked, then ends the session."""
@@ -244,6 +259,7 @@ async def run_session(ctx: SessionContext, ws: ServerWebSocket, token: str | Non
         return
     session = Session(ctx, identity)
     ws.on_control = session.outbox.wake
+    session.outbox.direct = session.sending_now(ws)
     session.reply(encode.identity(identity, token))  # always the first message
     previous = ctx.hub.claim(session)
     if previous is not None:

@@ -71,6 +71,15 @@ class SocketIO:
         await self._fair()
 
 
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the kernel takes now, without waiting: the bytes written (0 when the
+        socket is full, closed or broken: the caller then leaves it to ``send_all``)."""
+        try:
+            return os.write(self._fd(), data)
+        except (OSError, trio.ClosedResourceError):
+            return 0
+
+
 def _broken(exc: OSError) -> Exception:
     if exc.errno == errno.EBADF:
         return trio.ClosedResourceError("the socket is closed")

@@ -11,7 +11,9 @@ Threading of the socket: ``receive`` runs in the reading task; every ``send_*`` 
 included, must come from one writing task (the session's sender). A pong the reader owes is
 queued here and handed to the writer through ``on_control`` (it wakes the writer, which sends
 ``take_control()`` before its next message). hypercorn crashed when its ping task and its
-close raced on one stream; here there is nothing to race.
+close raced on one stream; here there is nothing to race. The one exception, ``send_now``, is
+a single non-blocking write while the writer is idle, so it never overlaps a write of the
+writer's; what it leaves unwritten is the writer's to finish, before anything else.
 
 Timeouts (docs/limits.md): a peer that sends nothing at all for ``idle_timeout_s`` (our pings
 every ``ping_interval_s`` make any live client answer), a message not complete
@@ -80,6 +82,7 @@ class ServerWebSocket:
         self._parts = bytearray()
         self._message_started = 0.0
         self._control: list[bytes] = []  # framed pongs (and our close reply) for the writer
+        self._unsent = b""  # the rest of a message send_now began: goes out before anything
         self.on_control: Callable[[], None] = lambda: None
         self._peer_closed = trio.Event()
         self.last_heard = trio.current_time()
@@ -278,10 +281,31 @@ class ServerWebSocket:
     # -- the writing task ------------------------------------------------------------------
 
     def take_control(self) -> bytes:
-        """Control frames owed to the peer (pongs, a close reply), to send before anything."""
-        out = b"".join(self._control)
+        """What is owed to the peer before anything else: the rest of a message ``send_now``
+        began, then control frames (pongs, a close reply)."""
+        out = b"".join((self._unsent, *self._control))
+        self._unsent = b""
         self._control.clear()
         return out
+
+    def send_now(self, message: bytes) -> bool:
+        """A binary message written at once, by whichever task has it, when the writing task
+        is idle (its caller knows: ``Outbox.direct``), nothing is owed before it and the socket
+        takes it without waiting. True if it went: what the kernel did not take yet is owed
+        (``take_control``) and the writer is woken for it. False: nothing was written, the
+        writer sends it. Plain sockets only (a TLS stream keeps its state in the writer)."""
+        io = self._io
+        if not isinstance(io, sockio.SocketIO) or self._unsent or self._control \
+                or self._ws.state is not ConnectionState.OPEN:
+            return False
+        frame = self._ws.send(BytesMessage(data=message))
+        sent = io.write_nowait(frame)
+        if sent == 0:
+            return False
+        if sent < len(frame):
+            self._unsent = frame[sent:]
+            self.on_control()
+        return True
 
     async def send_raw(self, frames: bytes) -> None:
         try:
@@ -294,7 +318,7 @@ class ServerWebSocket:
         if not self.open:
             raise WebSocketClosed(self.closed_by or "closed")
         frames = [self._ws.send(BytesMessage(data=data)) for data in messages]
-        if self._control:
+        if self._control or self._unsent:
             frames.insert(0, self.take_control())
         await self.send_raw(frames[0] if len(frames) == 1 else b"".join(frames))
 
