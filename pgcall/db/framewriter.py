@@ -72,16 +72,29 @@ def table_of(media: Media | RoomMedia) -> str:
 Route = int | list[int] | None  # the relay (a call), or relays (a room); None: all
 
 
+_UUIDS: dict[str, uuid.UUID] = {}  # a call's or room's id, parsed once rather than per frame
+_UUIDS_MAX = 10_000
+
+
+def _uuid(text: str) -> uuid.UUID:
+    found = _UUIDS.get(text)
+    if found is None:
+        if len(_UUIDS) >= _UUIDS_MAX:
+            _UUIDS.clear()
+        found = _UUIDS[text] = uuid.UUID(text)
+    return found
+
+
 def row_of(media: Media | RoomMedia, from_id: str, route: Route = None) -> tuple[Any, ...]:
     """The values of ``table_of(media)``'s columns, in ``_COLUMNS`` order."""
     h = media.header
     if isinstance(media, RoomMedia):
-        head: tuple[Any, ...] = (uuid.UUID(media.room_id), from_id, media.seq)
+        head: tuple[Any, ...] = (_uuid(media.room_id), from_id, media.seq)
         if media.kind == "audio":
             return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload,
                     route)
         return (*head, h["layer"], h["width"], h["height"], media.payload, route)
-    head = (uuid.UUID(media.session_id), from_id, media.to, media.seq)
+    head = (_uuid(media.session_id), from_id, media.to, media.seq)
     if media.kind == "audio":
         return (*head, h["sample_rate"], h["channels"], float(h["rms"]), media.payload, route)
     return (*head, h["width"], h["height"], media.payload, route)
@@ -122,6 +135,7 @@ class FrameWriter:
         self.max_batch = max_batch
         self.max_queued_bytes = max_queued_bytes
         self._shards = [_Shard() for _ in range(shards)]
+        self._shard_of: dict[str, _Shard] = {}
         self.written = 0
         self.batches = 0
         self.dropped = 0  # video frames dropped because the database fell behind
@@ -130,7 +144,12 @@ class FrameWriter:
                route: Route = None) -> None:
         """Queue a checked frame for writing; never blocks. ``on_failed`` is called (from the
         writer task) if the statement carrying it fails. ``route``: the relays it is for."""
-        shard = self._shards[zlib.crc32(from_id.encode()) % len(self._shards)]
+        shard = self._shard_of.get(from_id)
+        if shard is None:  # a sender's shard, computed once
+            if len(self._shard_of) >= _UUIDS_MAX:
+                self._shard_of.clear()
+            shard = self._shard_of[from_id] = \
+                self._shards[zlib.crc32(from_id.encode()) % len(self._shards)]
         shard.queue.append(_Queued(media, from_id, on_failed, route))
         shard.queued_bytes += len(media.payload)
         while shard.queued_bytes > self.max_queued_bytes and self._drop_oldest_video(shard):

@@ -84,6 +84,25 @@ class Session:
             audio_fps=1000.0 / float(settings.get("audio_frame_ms") or 50))
         self._told_overflow = False
         self._logged_errors: set[str] = set()
+        # Per media kind, what a failed write of its frames answers (made once, not per frame).
+        self._write_failed = {kind: self._failed_write(req_type)
+                              for kind, req_type in protocol.MEDIA_REQ_TYPES.items()}
+        self._frame_limits: tuple[object, int, int] = (None, 64000, 512000)
+
+    def _failed_write(self, req_type: str) -> Callable[[PgError], None]:
+        return lambda exc: self.reply(encode.error(req_type, self._db_error(req_type, exc)))
+
+    def _size_limits(self) -> tuple[int, int]:
+        """The media settings' frame size limits (audio, video), read again only when the
+        settings row changes."""
+        settings = self.ctx.hub.mirror.settings()
+        row, audio, video = self._frame_limits
+        if settings is not row:
+            found = settings or {}
+            audio = int(found.get("audio_max_frame_bytes") or 64000)
+            video = int(found.get("video_max_frame_bytes") or 512000)
+            self._frame_limits = (settings, audio, video)
+        return audio, video
 
     # Subscriber interface (hub side)
     def overflowed(self) -> None:
@@ -103,12 +122,10 @@ class Session:
         now = trio.current_time()
         if not self.limits.allow("message", now):
             return self._refused("unknown")
-        settings = self.ctx.hub.mirror.settings() or {}
+        max_audio, max_video = self._size_limits()
         try:
-            msg = protocol.parse_message(
-                data, video_enabled=self.ctx.video_enabled,
-                max_audio_bytes=int(settings.get("audio_max_frame_bytes") or 64000),
-                max_video_bytes=int(settings.get("video_max_frame_bytes") or 512000))
+            msg = protocol.parse_message(data, video_enabled=self.ctx.video_enabled,
+                                         max_audio_bytes=max_audio, max_video_bytes=max_video)
         except protocol.ProtocolError as exc:
             self.reply(encode.error(exc.req_type, exc.message))
             return None
@@ -195,8 +212,7 @@ class Session:
         route = (hub.rooms.relays_for(media.room_id, self.identity, media.kind)
                  if isinstance(media, RoomMedia) else hub.relay_of(media.to))
         # Handed over, not awaited: the next message is read while the frame is written.
-        self.ctx.frames.submit(media, self.identity, lambda exc: self.reply(
-            encode.error(req_type, self._db_error(req_type, exc))), route)
+        self.ctx.frames.submit(media, self.identity, self._write_failed[media.kind], route)
         return None
 
     # -- the socket ------------------------------------------------------------------------------
