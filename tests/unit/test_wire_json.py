@@ -1,20 +1,27 @@
-"""orjson on the wire: `protocol._loads` gives exactly what the stdlib json module gave before
-(same value, same error), and takes orjson's fast path for the messages that matter (a frame's
-header, a control message)."""
+"""orjson on the wire: `protocol._loads` and `encode._dumps` give exactly what the stdlib json
+module gave before (same value, same bytes, same error), and take orjson's fast path for the
+messages that matter (a frame's header, a control message)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import decimal
+import enum
 import json
 import math
 import random
 import struct
 import sys
+import uuid
+from collections import OrderedDict
 from typing import Any
 
 import pytest
 
+from pgcall.wire import encode as enc
 from pgcall.wire import protocol as p
+from pgcall.wire.plainjson import plain_within
 from pgcall.wire.protocol import ProtocolError
 
 SID = "3f1c2a9e-5b7d-4c8e-9a1f-2b3c4d5e6f70"
@@ -29,6 +36,14 @@ def stdlib_loads(data: bytes) -> object:
         return p._DECODER.decode(str(data, "utf-8"))
     except (ValueError, RecursionError):
         raise ProtocolError("unknown", p.ERR_MALFORMED) from None
+
+
+def stdlib_dumps(obj: object) -> bytes:
+    text = enc._ENCODER.encode(obj)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return enc._ASCII_ENCODER.encode(obj).encode("ascii")
 
 
 def outcome(fn: Any, arg: object) -> tuple[str, object]:
@@ -68,6 +83,12 @@ def assert_loads_as_before(data: bytes) -> None:
     old = outcome(stdlib_loads, data)
     new = outcome(p._loads, memoryview(data))
     assert old[0] == new[0] and same(old[1], new[1]), (data[:80], old, new)
+
+
+def assert_dumps_as_before(obj: object) -> None:
+    old = outcome(stdlib_dumps, obj)
+    new = outcome(enc._dumps, obj)
+    assert old[0] == new[0] and same(old[1], new[1]), (old, new)
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -228,11 +249,113 @@ def test_loads_random_documents_as_before() -> None:
         assert_loads_as_before(mutate(rng, data))
 
 
+# --- encoding -------------------------------------------------------------------------------
+
+
+class Colour(enum.Enum):
+    RED = 1
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+class Name(enum.StrEnum):
+    A = "a"
+
+
+class Small(float, enum.Enum):
+    TINY = 1e-5
+
+
+class Text(str):
+    pass
+
+
+class Number(int):
+    def __repr__(self) -> str:
+        return "nope"
+
+
+class Tiny(float):
+    pass
+
+
+class Items(dict):  # type: ignore[type-arg]
+    def items(self):  # type: ignore[no-untyped-def]
+        return [("z", 0)]
+
+
+@dataclasses.dataclass
+class Point:
+    x: int = 1
+
+
+def cycle() -> list[object]:
+    loop: list[object] = []
+    loop.append(loop)
+    return loop
+
+
+def deep(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+TRICKY_VALUES: list[object] = [
+    {"session_id": SID, "from": HEX, "seq": 1234, "width": 640, "height": 480},
+    {"session_id": SID, "from": HEX, "seq": 17, "sample_rate": 16000, "channels": 1,
+     "rms": 0.012345679},
+    {"type": "snapshot", "table": "users", "rows": [{"identity": HEX, "nickname": None}]},
+    {"z": 1, "a": 2, "m": {"y": [1, 2], "b": None}},
+    "\"\\/\b\f\n\r\t", "".join(map(chr, range(0x20))) + "\x7f\x80\x9f\xa0",
+    "\u2028\u2029\ufeff\uffff", "caf\u00e9 \u4e2d \U0001f600 \U0010ffff", "</script>",
+    "\ud800", "\udc00x", {"req_type": "\ud83d", "message": "m"}, {"\ud800": 1},
+    {1: "a"}, {1.5: "a"}, {True: "a", None: "b"}, {(1, 2): "a"}, {Text("k"): 1},
+    {Level.LOW: 1},
+    0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**64, -(2**63) - 1, 10**400, -(10**30),
+    True, False, None, (1, (2, [3])), [], {}, "",
+    0.0, -0.0, 0.5, 1.0, 100.0, 1e15, 1e16, 1.2345678901234567e16, 1e22, 1.5e300,
+    1.7976931348623157e308, 1e-4, 9.999999999999999e-05, 1e-5, -3.0517578125e-05, 1e-7,
+    4.9e-9, 1e-10, 1.5e-11, 5e-324, 2.2250738585072014e-308, 0.1, 1 / 3,
+    math.nan, math.inf, -math.inf, [1.0, math.nan], {"v": -math.inf},
+    Colour.RED, Level.LOW, Name.A, Small.TINY, Text("t"), Number(5), Tiny(1e-5),
+    Items(a=1), OrderedDict(a=1), Point(), uuid.UUID(int=1), dt.date(2020, 1, 1),
+    dt.datetime(2020, 1, 1), dt.time(1), decimal.Decimal("1.5"), b"x", bytearray(b"x"),
+    {1, 2}, 1 + 2j, object(), [uuid.UUID(int=2)], {"k": Colour.RED},
+    deep(200), deep(300), deep(5000), cycle(),
+]
+
+
+@pytest.mark.parametrize("obj", TRICKY_VALUES, ids=lambda o: type(o).__name__)
+def test_dumps_tricky_values_as_before(obj: object) -> None:
+    assert_dumps_as_before(obj)
+
+
+def test_dumps_floats_as_before() -> None:
+    rng = random.Random(754)
+    for _ in range(20000):
+        x = random_float(rng)
+        assert_dumps_as_before(x)
+        assert_dumps_as_before({"rms": x, "seq": 1})
+    for exponent in range(-330, 310):
+        for mantissa in ("1", "2.5", "9.999999999999999", "1.2345678901234567"):
+            assert_dumps_as_before([float(f"{mantissa}e{exponent}")])
+
+
+def test_dumps_random_structures_as_before() -> None:
+    rng = random.Random(8259)
+    for _ in range(3000):
+        assert_dumps_as_before(random_value(rng))
+
+
 # --- the fast path is taken where it matters -------------------------------------------------
 
 
 class Refuse:
-    """Stands in for the stdlib decoder: any use fails the test."""
+    """Stands in for the stdlib encoder or decoder: any use fails the test."""
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the stdlib path was taken ({name})")
@@ -253,6 +376,25 @@ def test_loads_takes_orjson_for_headers_and_control(data: bytes,
     expected = stdlib_loads(data)
     monkeypatch.setattr(p, "_DECODER", Refuse())
     assert same(p._loads(memoryview(data)), expected)
+
+
+@pytest.mark.parametrize("obj", TRICKY_VALUES[:4])
+def test_dumps_takes_orjson_for_headers_and_control(obj: object,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = stdlib_dumps(obj)
+    monkeypatch.setattr(enc, "_ENCODER", Refuse())
+    assert enc._dumps(obj) == expected
+
+
+def test_plain_within() -> None:
+    assert plain_within({"a": [1, "x", None, True, (0.5, {"b": -0.0})]}, 1e-4, 1e16)
+    assert not plain_within({"a": [1e-5]}, 1e-4, 1e16)
+    assert not plain_within([{"a": math.nan}], 0.0, 2.0**63)
+    assert not plain_within({"a": 1, "b": -(2.0**63)}, 0.0, 2.0**63)
+    assert plain_within({"a": 1, "b": 2.0**63 - 1024}, 0.0, 2.0**63)
+    assert not plain_within({"a": Text("x")}, 1e-4, 1e16)
+    assert not plain_within([uuid.UUID(int=1)], 1e-4, 1e16)
+    assert plain_within("x", 1e-4, 1e16) and not plain_within(math.inf, 0.0, 2.0**63)
 
 
 def test_recursion_limit_is_what_the_stdlib_depth_depends_on() -> None:
