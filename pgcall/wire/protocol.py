@@ -40,6 +40,7 @@ import json
 from typing import Any
 
 import attrs
+import orjson
 
 from .fields import (
     BAD_NAME_RE,
@@ -53,6 +54,7 @@ from .fields import (
     string_field,
     utf16_len,
 )
+from .plainjson import plain_within
 from .recording import RECORDING_CONTROL_TYPES, parse_recording_control
 from .rooms import ROOM_CONTROL_TYPES, RoomMedia, parse_room_control, parse_room_media_header
 
@@ -147,7 +149,25 @@ def _parse_int(digits: str) -> int | float:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 
 
+# Valid JSON nested d deep is at least 2d bytes: this much cannot nest past 512.
+_ORJSON_MAX_BYTES = 1024
+
+
 def _loads(view: memoryview) -> object:
+    # orjson reads strict RFC 8259 JSON several times faster. What it refuses - NaN/Infinity,
+    # numbers beyond a double, lone surrogates, bad UTF-8 - goes to the decoder, which keeps
+    # its own rules for them: same value or same error as before. Two things orjson accepts
+    # but reads otherwise: integers beyond 64 bits become floats (so a float beyond 2**63 in
+    # its result sends the input to the decoder), and it nests 1024 deep where the decoder
+    # stops at the recursion limit (so only input too short to nest that deep is given to it).
+    if len(view) <= _ORJSON_MAX_BYTES:
+        try:
+            value = orjson.loads(view)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if plain_within(value, 0.0, 2.0**63):
+                return value
     try:
         return _DECODER.decode(str(view, "utf-8"))
     except (ValueError, RecursionError):  # also bad UTF-8 (UnicodeDecodeError)

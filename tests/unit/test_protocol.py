@@ -689,7 +689,7 @@ def test_canonical_uuid_and_is_identity_helpers() -> None:
 
 
 PURE_MODULES = ["wire/protocol.py", "wire/encode.py", "wire/rowjson.py", "wire/fields.py",
-                "wire/rooms.py", "rooms/speaker.py", "rooms/forwarding.py",
+                "wire/plainjson.py", "wire/rooms.py", "rooms/speaker.py", "rooms/forwarding.py",
                 "web/frameguard.py", "web/httphead.py", "db/mediamsg.py"]
 
 
