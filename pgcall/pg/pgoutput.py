@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import attrs
 
-from pgcall.pg.walproto import Lsn
+from pgcall.pg.walproto import Lsn, lsn_of_u64
 
 __all__ = [
     "Begin",
@@ -225,13 +225,13 @@ def _done(view: memoryview, pos: int) -> None:
 def _begin(view: memoryview) -> Begin:
     lsn, commit_time, xid = _BEGIN.unpack_from(view)
     _done(view, _BEGIN.size)
-    return Begin(Lsn(lsn), commit_time, xid)
+    return Begin(lsn_of_u64(lsn), commit_time, xid)
 
 
 def _commit(view: memoryview) -> Commit:
     flags, commit_lsn, end_lsn, commit_time = _COMMIT.unpack_from(view)
     _done(view, _COMMIT.size)
-    return Commit(flags, Lsn(commit_lsn), Lsn(end_lsn), commit_time)
+    return Commit(flags, lsn_of_u64(commit_lsn), lsn_of_u64(end_lsn), commit_time)
 
 
 def _origin(view: memoryview) -> Origin:

@@ -91,6 +91,12 @@ class Lsn(int):
         return str(self) if not spec else int.__format__(self, spec)
 
 
+def lsn_of_u64(value: int) -> Lsn:
+    """An `Lsn` from an unsigned 64-bit field just unpacked (always in range): without the
+    range check of ``Lsn()``, which a stream pays several times per frame otherwise."""
+    return int.__new__(Lsn, value)
+
+
 @attrs.frozen
 class XLogData:
     """``w``: a chunk of the WAL stream; for logical replication one pgoutput message."""
@@ -123,13 +129,14 @@ def parse_copy_data(data: bytes | memoryview) -> XLogData | PrimaryKeepalive:
         if len(view) < _XLOGDATA.size:
             raise ReplicationProtocolError(f"XLogData too short: {len(view)} bytes")
         start, end, send_time = _XLOGDATA.unpack_from(view)
-        return XLogData(Lsn(start), Lsn(end), send_time, view[_XLOGDATA.size :])
+        return XLogData(lsn_of_u64(start), lsn_of_u64(end), send_time,
+                        view[_XLOGDATA.size :])
     if tag == 0x6B:  # 'k'
         if len(view) != _KEEPALIVE.size:
             raise ReplicationProtocolError(f"keepalive of {len(view)} bytes, expected 18")
         end, send_time, reply = _KEEPALIVE.unpack_from(view)
         # The server writes 1 or 0; any non-zero byte is read as a request.
-        return PrimaryKeepalive(Lsn(end), send_time, reply != 0)
+        return PrimaryKeepalive(lsn_of_u64(end), send_time, reply != 0)
     raise ReplicationProtocolError(f"unknown replication message type {tag:#04x}")
 
 
