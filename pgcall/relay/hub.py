@@ -26,6 +26,7 @@ from ..rooms import router as rooms
 from ..wire import encode, protocol, rowjson
 from .mirror import Mirror, Row
 from .outbox import Kind, Outbox
+from .shedding import VideoShedder
 from .waiters import RowWaiters
 
 log = logging.getLogger("pgcall.hub")
@@ -74,6 +75,9 @@ class Hub:
         # When a local client's frame entered pgcall (trio time), by (kind, session, from, seq):
         # the recipient's sender measures pgcall's own latency from it. Bounded.
         self.inflight: dict[tuple[str, str, str, int], float] = {}
+        # Sheds video at the door while the database path lags (graceful overload); fed the
+        # pipeline lag of each frame that comes back (docs/performance.md, "Overload").
+        self.shedder = VideoShedder()
         self.rooms = rooms.RoomRouter(self.mirror, self._deliver_to,
                                       lambda identity: identity in self.subscribers,
                                       relay_of=self.relay_of)
@@ -188,8 +192,17 @@ class Hub:
                     if identity in (r.get("participants") or ())]
         return [encode.snapshot("recordings", going_on)] if going_on else []
 
+    def _came_back(self, key: tuple[str, str, str, int]) -> float | None:
+        """The time a frame of this relay's senders was received (None for another relay's),
+        its pipeline lag observed for the shedder."""
+        stamp = self.inflight.pop(key, None)
+        if stamp is not None:
+            now = trio.current_time()
+            self.shedder.observe(now - stamp, now)
+        return stamp
+
     def _route_room_frame(self, kind: str, row: dict[str, Any]) -> None:
-        stamp = self.inflight.pop((kind, str(row["room_id"]), row["from_id"], row["seq"]), None)
+        stamp = self._came_back((kind, str(row["room_id"]), row["from_id"], row["seq"]))
         self.rooms.frame(kind, row, stamp)
 
     def _route_state(self, change: Change) -> None:
@@ -230,7 +243,7 @@ class Hub:
         header = encode.media_header(kind, session_id, row["from_id"], row["seq"], row)
         if kind == "audio":
             header["rms"] = rowjson.float4_text(header["rms"])  # REAL, as pg-relay shows it
-        stamp = self.inflight.pop((kind, session_id, row["from_id"], row["seq"]), None)
+        stamp = self._came_back((kind, session_id, row["from_id"], row["seq"]))
         payload = row[mediamsg.PAYLOAD_COLUMN[kind]]
         self._deliver(sub, kind, encode.encode_media(kind, header, payload),  # type: ignore[arg-type]
                       stamp)

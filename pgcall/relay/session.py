@@ -208,6 +208,9 @@ class Session:
         if err is not None:
             self.reply(encode.error(req_type, err))
             return None
+        if media.kind == "video" and hub.shedder.drop(self.identity):
+            hub.frame_dropped("overload_video")  # the database path lags: shed, not queued
+            return None
         hub.frame_received(media.kind, stream_id, self.identity, media.seq)
         route = (hub.rooms.relays_for(media.room_id, self.identity, media.kind)
                  if isinstance(media, RoomMedia) else hub.relay_of(media.to))

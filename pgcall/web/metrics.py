@@ -56,13 +56,18 @@ class _StateCollector(Collector):
             "receiver's queue was full), late_* (too old by their turn to be sent), "
             "recipient_offline, not_forwarded (a room's policy: audio of a member not among "
             "the loudest, or a full layer nobody watches), db_backlog_video (the database fell "
-            "behind the senders)", labels=["reason"])
-        for reason in ("slow_client_video", "slow_client_audio", "late_video", "late_audio"):
+            "behind the senders), overload_video (shed at the door while the database path "
+            "lags)", labels=["reason"])
+        for reason in ("slow_client_video", "slow_client_audio", "late_video", "late_audio",
+                       "overload_video"):
             dropped.add_metric([reason], st.frames_dropped.get(reason, 0))
         dropped.add_metric(["recipient_offline"], st.frames_unroutable)
         dropped.add_metric(["not_forwarded"], rooms.frames_not_forwarded)
         dropped.add_metric(["db_backlog_video"], self.frames.dropped if self.frames else 0)
         yield dropped
+        yield GaugeMetricFamily("pgcall_video_shed_ratio", "Share of the video frames senders "
+                                "hand in that is shed at the door now (graceful overload)",
+                                value=hub.shedder.ratio)
         if self.frames is not None:
             written = self.frames.statistics()
             yield CounterMetricFamily("pgcall_frames_written", "Media frames written to "

@@ -452,3 +452,26 @@ async def test_the_wait_for_the_users_row_gives_up_after_5_s(
     peer.send_control({"type": "send_message", "text": "late but served"})
     assert await replies(peer, 1) == [{"type": "ack", "req_type": "send_message"}]
     await leave(peer, done)
+
+
+async def test_while_the_shedder_sheds_video_goes_evenly_and_audio_all(
+        spawn: Spawn, hub: Hub, store: FakeStore, autojump_clock: Any) -> None:
+    # Graceful overload (relay/shedding.py): with half the video shed, every second video
+    # frame of the sender is dropped at the door (never written, counted), audio all goes.
+    a, a_done = await spawn(A)
+    a.connect()
+    await connected(a)
+    hub.shedder.ratio = 0.5
+    for seq in range(8):
+        a.send_bytes(media_message("video", {"session_id": SID_TEXT, "to": B, "seq": seq,
+                                             "width": 320, "height": 180}, jpeg(seq)))
+        a.send_bytes(media_message("audio", {"session_id": SID_TEXT, "to": B, "seq": seq,
+                                             "sample_rate": 16000, "channels": 1,
+                                             "rms": 0.1}, bytes(320)))
+    await trio.testing.wait_all_tasks_blocked()
+    written = [(i[0], i[3]) for i in store.called("insert_frame")]
+    assert [seq for kind, seq in written if kind == "video"] == [0, 2, 4, 6]
+    assert [seq for kind, seq in written if kind == "audio"] == list(range(8))
+    assert hub.stats.frames_dropped == {"overload_video": 4}
+    assert a.pending() == []  # no error: shedding is not the sender's fault
+    await leave(a, a_done)
