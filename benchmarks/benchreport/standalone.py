@@ -28,8 +28,9 @@ class StartFailed(Exception):
     pass
 
 
-def tree_env(tree: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(tree)}
+def tree_env(tree: Path, *also: Path) -> dict[str, str]:
+    """The environment that runs ``tree``'s pgcall (``also``: more import paths after it)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (tree, *also))}
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -46,13 +47,15 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_pgcall(tree: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """(the pgcall process, its port), healthy; SIGTERM and the data removed afterwards."""
+def running_pgcall(tree: Path, *also: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """(the pgcall process, its port), healthy; SIGTERM and the data removed afterwards.
+    ``also``: more import paths for the pgcall process (a ``sitecustomize`` that measures)."""
     data = Path(tempfile.mkdtemp(prefix="pgcall-ab-"))
     data.chmod(0o777)  # the embedded PostgreSQL may run as another user when we are root
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pgcall", "--port", str(port), "--data-dir",
-                             str(data), "--log-level", "warning"], cwd=tree, env=tree_env(tree))
+                             str(data), "--log-level", "warning"], cwd=tree,
+                            env=tree_env(tree, *also))
     try:
         _wait_healthy(port, proc)
         yield proc, port
