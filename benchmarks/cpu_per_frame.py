@@ -25,7 +25,15 @@ from pathlib import Path
 
 from benchreport.proc import tree_ticks
 from benchreport.sampling import CLK_TCK, process_table
-from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import (
+    HERE,
+    StartFailed,
+    add_tree_option,
+    bench_command,
+    running_pgcall,
+    tree_env,
+    trees_of,
+)
 
 
 def ticks(pid: int) -> tuple[int, int]:
@@ -65,19 +73,13 @@ def summary(rows: list[dict[str, float]]) -> dict[str, list[float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
-                   help="a source tree of pgcall to measure (repeat to compare)")
+    add_tree_option(p)
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--duration", type=float, default=12.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write every round's figures here")
     args = p.parse_args()
-    trees = {}
-    for spec in args.tree or [f"this={Path(__file__).resolve().parents[1]}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
-            p.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
-        trees[name] = Path(path).resolve()
+    trees = trees_of(p, args.tree)
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for i in range(args.rounds):
         for name, tree in trees.items():  # interleaved, so a drift of the machine hits all

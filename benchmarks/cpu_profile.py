@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 
 from benchreport.profshares import parse_raw, shares, top_self
-from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import (
+    HERE,
+    StartFailed,
+    add_tree_option,
+    bench_command,
+    running_pgcall,
+    tree_env,
+    trees_of,
+)
 
 WARMUP_S = 3.0
 
@@ -47,8 +55,7 @@ def profile(tree: Path, args: argparse.Namespace, raw: Path) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
-                   help="a source tree of pgcall to profile (repeat to compare)")
+    add_tree_option(p, "profile")
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--duration", type=float, default=14.0)
     p.add_argument("--raw-dir", type=Path, default=None,
@@ -58,12 +65,7 @@ def main() -> int:
         p.error("py-spy is not installed: pip install py-spy")
     if args.duration < WARMUP_S + 3:
         p.error(f"--duration must be at least {WARMUP_S + 3:g} s")
-    trees = {}
-    for spec in args.tree or [f"this={Path(__file__).resolve().parents[1]}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
-            p.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
-        trees[name] = Path(path).resolve()
+    trees = trees_of(p, args.tree)
     results = {}
     try:
         for name, tree in trees.items():

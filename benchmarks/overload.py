@@ -19,7 +19,15 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import (
+    HERE,
+    StartFailed,
+    add_tree_option,
+    bench_command,
+    running_pgcall,
+    tree_env,
+    trees_of,
+)
 
 RAMP_S = 2
 
@@ -59,17 +67,11 @@ def measure(tree: Path, calls: int, duration_s: float) -> dict[str, object]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
-                   help="a source tree of pgcall to measure (repeat to compare)")
+    add_tree_option(p)
     p.add_argument("--calls", type=int, nargs="+", default=[20, 25, 30, 35, 45])
     p.add_argument("--duration", type=float, default=12.0)
     args = p.parse_args()
-    trees = {}
-    for spec in args.tree or [f"this={Path(__file__).resolve().parents[1]}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
-            p.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
-        trees[name] = Path(path).resolve()
+    trees = trees_of(p, args.tree)
     print("| tree | calls | video p50 / p99 ms | audio p50 / p99 ms | video fps | dropped |")
     print("|---|---:|---|---|---:|---|")
     for calls in args.calls:

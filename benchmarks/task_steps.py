@@ -22,7 +22,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.standalone import (
+    HERE,
+    StartFailed,
+    add_tree_option,
+    bench_command,
+    running_pgcall,
+    tree_env,
+    trees_of,
+)
 
 # Installed in the pgcall process: counts, and writes them to PGCALL_STEPS_OUT on SIGUSR1.
 SITECUSTOMIZE = '''
@@ -93,17 +101,11 @@ def measure(tree: Path, calls: int, duration_s: float, hook: Path) -> dict[str, 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
-                   help="a source tree of pgcall to measure (repeat to compare)")
+    add_tree_option(p)
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--duration", type=float, default=12.0)
     args = p.parse_args()
-    trees = {}
-    for spec in args.tree or [f"this={Path(__file__).resolve().parents[1]}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
-            p.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
-        trees[name] = Path(path).resolve()
+    trees = trees_of(p, args.tree)
     with tempfile.TemporaryDirectory(prefix="pgcall-steps-") as hook:
         (Path(hook) / "sitecustomize.py").write_text(SITECUSTOMIZE)
         for name, tree in trees.items():
