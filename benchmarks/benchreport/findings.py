@@ -1,5 +1,5 @@
 """The sections of the report that interpret pgcall's figures: the floor and pgcall's added
-latency, the two media paths compared, whether batching frames would help, and the targets'
+latency, the two media paths compared, where the limit is, and the targets'
 verdicts.
 
 Owns: those four sections. Does not own: the verdicts themselves (``targets``), the sections
@@ -24,7 +24,7 @@ from .figures import (
     video,
 )
 from .markdown import md_table
-from .settings import AUDIO_BYTES, AUDIO_FPS, FRAME_BYTES, POOL_SIZE, VIDEO_FPS
+from .settings import AUDIO_BYTES, AUDIO_FPS, FRAME_BYTES, VIDEO_FPS
 from .targets import targets
 
 
@@ -85,7 +85,8 @@ def compare_section(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def batching_section(doc: dict[str, Any]) -> list[str]:
+def limit_section(doc: dict[str, Any]) -> list[str]:
+    """Where the first step that broke spent the machine, and what that says about the limit."""
     table = steps_of(doc, "table")
     if not table:
         return []
@@ -97,13 +98,11 @@ def batching_section(doc: dict[str, Any]) -> list[str]:
     wal_frame = wal / ref["frames_per_s"] if wal and ref["frames_per_s"] else None
     pg_us, app_us = per_frame_us(ref, "postgres"), per_frame_us(ref, "pgcall")
     lines = [
-        "## Would batching frames help?", "",
-        "pgcall INSERTs each frame in its own transaction on a pooled connection. Batching "
-        "several frames per round trip (one transaction or one multi-row INSERT) saves, per "
-        "frame, the per-transaction work: a round trip, the commit record and its WAL flush, "
-        "and the walsender's BEGIN/COMMIT per transaction. It does not shrink the WAL of the "
-        "payload, the decoding of each row, or pgcall's WebSocket work, and PostgreSQL already "
-        f"flushes the commits that are in flight together (the pool holds up to {POOL_SIZE}).",
+        "## Where the limit is", "",
+        "pgcall writes the frames that arrive while a batch is being written in one "
+        "transaction (libpq's pipeline mode: one round trip, one commit and one WAL flush per "
+        "batch; `docs/performance.md`), so an idle server writes each frame at once and a busy "
+        "one several per commit.",
         "",
         f"From the figures, at {ref['calls']} calls ({fmt(ref['frames_per_s'], 0)} frames/s): "
         f"pgcall spent {fmt(app_us, 0)} µs of CPU per frame, PostgreSQL {fmt(pg_us, 0)} µs, "
@@ -125,22 +124,19 @@ def batching_section(doc: dict[str, Any]) -> list[str]:
     where = (f"At {limit['calls']} calls" + (" (the first step that broke)" if broke else "")
              + f": {resources_text(limit, doc['machine']['cores'])}. ")
     if app >= 85:
-        verdict = ("pgcall's single thread was the limit. Batching would help only by the "
-                   "share of that thread spent issuing one INSERT per frame; it does not touch "
-                   "the WebSocket side. Expect a modest gain; measure it with this sweep.")
+        verdict = ("pgcall's one process was the limit: `--workers N` runs one per core "
+                   "(see \"Workers\" below).")
     elif total >= 0.9 * cores and pg >= app:
-        verdict = ("The cores were saturated and PostgreSQL was the largest user: batching, "
-                   "which cuts PostgreSQL's per-transaction work, is worth trying. Done "
-                   "opportunistically (send together only frames already queued while the "
-                   "pool is busy) it adds no latency at low load.")
+        verdict = ("The cores were saturated and PostgreSQL was the largest user: the database "
+                   "path (commits, WAL, the walsender's decoding) is the limit here.")
     elif total >= 0.9 * cores:
-        verdict = ("The cores were saturated by the three processes together (the load "
-                   "generator shares them): batching would reduce PostgreSQL's share by its "
-                   "per-transaction part only, and the rest stays.")
+        verdict = ("The cores were saturated by the three processes together: the load "
+                   "generator shares them, so a load generator on another machine would move "
+                   "the limit.")
     else:
-        verdict = ("No process and not the machine was saturated, so the limit is latency "
-                   "rather than throughput; batching that waits to fill a batch would add "
-                   "delay to every frame and is not indicated by these figures.")
+        verdict = ("No process and not the machine was saturated: the limit is latency (the "
+                   "queues between the processes, each waiting its turn for a core) rather "
+                   "than throughput.")
     return [*lines, "", where + verdict, ""]
 
 

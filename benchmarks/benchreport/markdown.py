@@ -94,7 +94,8 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         "has them over the whole step, and every sample.", "",
         "**The floor** is what the database path alone costs: a writer process inserts the "
         "same frames at the same total rate as N calls (video and audio, both directions, one "
-        f"transaction per frame on a pool of {POOL_SIZE} connections, as pgcall does), and a "
+        f"transaction per frame on a pool of {POOL_SIZE} connections: no batching, so the floor "
+        "is the database path a frame takes alone, not pgcall's batches), and a "
         "bare logical replication consumer in the script's own process (the same pgoutput "
         "stream pgcall opens, but no hub and no WebSocket) reads them back. Each transaction "
         "carries "

@@ -17,7 +17,7 @@ from typing import Any
 
 from .chart import render_chart
 from .figures import PEER, PGCALL, capacity, label, peer_of, steps_of
-from .findings import batching_section, compare_section, floor_section, targets_section
+from .findings import compare_section, floor_section, limit_section, targets_section
 from .markdown import (
     LATENCY_HEAD,
     RESOURCE_HEAD,
@@ -78,7 +78,7 @@ def render_markdown(doc: dict[str, Any], scale: dict[str, Any] | None = None) ->
                   *md_table(LATENCY_HEAD, latency_rows(peer_steps)),
                   *md_table(resource_head(name), resource_rows(peer_steps))]
     lines += same_run_section(doc)
-    lines += floor_section(doc) + compare_section(doc) + batching_section(doc)
+    lines += floor_section(doc) + compare_section(doc) + limit_section(doc)
     lines += targets_section(doc)
     lines += scale_sections(scale)
     return "\n".join(lines).rstrip() + "\n"

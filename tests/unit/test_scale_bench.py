@@ -263,7 +263,7 @@ def test_render_puts_the_scale_part_last(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(render, "scale_sections", lambda doc: ["## Scale-out part"] if doc
                         else [])
     monkeypatch.setattr(render, "targets_section", lambda doc: ["## targets"])
-    for name in ("same_run_section", "floor_section", "compare_section", "batching_section",
+    for name in ("same_run_section", "floor_section", "compare_section", "limit_section",
                  "machine_section", "method_section"):
         monkeypatch.setattr(render, name, lambda doc: [])
     monkeypatch.setattr(render, "targets", lambda doc: [])
