@@ -42,12 +42,16 @@ STOP_TIMEOUT_S = 10.0
 # Settings the embedded server always runs with. Logical replication needs wal_level=logical;
 # each pgcall uses one walsender and one temporary slot, tests and the AI worker a few more.
 # max_slot_wal_keep_size bounds the WAL any forgotten (non-temporary) slot can pin.
+# autovacuum_naptime: the frame tables are queues, vacuumed by their count of dead rows
+# (sql/0006); the default minute between looks let a video call's deleted TOAST chunks pile
+# up to hundreds of thousands before one large vacuum (docs/deployment.md).
 SERVER_SETTINGS = {
     "wal_level": "logical",
     "max_wal_senders": "20",
     "max_replication_slots": "20",
     "max_connections": "200",
     "max_slot_wal_keep_size": "1GB",
+    "autovacuum_naptime": "5s",
     "listen_addresses": "",
     "unix_socket_permissions": "0700",
     "lc_messages": "C",

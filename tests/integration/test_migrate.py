@@ -184,3 +184,22 @@ def test_media_settings_has_one_row_only(db_dsn: str) -> None:
     with pytest.raises(PgError, match="media_settings"):
         run_sql(db_dsn, "INSERT INTO media_settings (id) VALUES (2)")
     assert run_sql(db_dsn, "SELECT count(*) FROM media_settings") == [[(1,)]]
+
+
+async def test_frame_tables_and_their_toast_are_vacuumed_by_dead_rows(db_dsn: str) -> None:
+    # sql/0006: queues, vacuumed by a count of dead rows, not by a share of the table.
+    conn = await connect(db_dsn)
+    try:
+        rows = (await conn.execute("""
+            SELECT c.relname, c.reloptions, t.reloptions FROM pg_class c
+            JOIN pg_class t ON t.oid = c.reltoastrelid
+            WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'""")).rows
+    finally:
+        conn.close()
+    options = {name: (set(own or ()), set(toast or ())) for name, own, toast in rows}
+    for table in FRAME_TABLES:
+        own, toast = options[table]
+        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=2000"} <= own
+        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=20000"} \
+            <= toast
+    assert not any(options[t][0] for t in STATE_TABLES if t in options)
