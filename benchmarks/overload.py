@@ -18,6 +18,7 @@ import json
 import subprocess
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from benchreport.standalone import (
     HERE,
@@ -43,7 +44,7 @@ def dropped(metrics: str) -> dict[str, int]:
     return out
 
 
-def measure(tree: Path, calls: int, duration_s: float) -> dict[str, object]:
+def measure(tree: Path, calls: int, duration_s: float) -> dict[str, Any]:
     try:
         with running_pgcall(tree) as (_proc, port):
             command = bench_command(port, calls, duration_s)
