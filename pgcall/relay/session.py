@@ -3,7 +3,9 @@
 Owns: the connection sequence (identity first, then the snapshot, then live events), handling
 the client's messages strictly one after another (so media stays in order and a message sent
 right after connecting is processed, not dropped), replies, rate limits, the sender task that
-alone writes to the socket, and the clean-up on disconnect.
+writes to the socket (besides the outbox's direct path while it is idle: ``sending_now``),
+shedding video at the door while the database path lags (``hub.shedder``), and the clean-up on
+disconnect.
 Does not own: SQL (``store``), routing (``hub``), parsing (``protocol``).
 
 Close codes sent from here: 4001 replaced by a newer connection of the same identity; 4008
