@@ -25,15 +25,8 @@ from pathlib import Path
 
 from benchreport.proc import tree_ticks
 from benchreport.sampling import CLK_TCK, process_table
-from benchreport.standalone import (
-    HERE,
-    StartFailed,
-    add_tree_option,
-    bench_command,
-    running_pgcall,
-    tree_env,
-    trees_of,
-)
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.trees import add_tree_option, trees_of
 
 
 def ticks(pid: int) -> tuple[int, int]:

@@ -25,15 +25,8 @@ import time
 from pathlib import Path
 
 from benchreport.profshares import parse_raw, shares, top_self
-from benchreport.standalone import (
-    HERE,
-    StartFailed,
-    add_tree_option,
-    bench_command,
-    running_pgcall,
-    tree_env,
-    trees_of,
-)
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.trees import add_tree_option, trees_of
 
 WARMUP_S = 3.0
 

@@ -20,15 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from benchreport.standalone import (
-    HERE,
-    StartFailed,
-    add_tree_option,
-    bench_command,
-    running_pgcall,
-    tree_env,
-    trees_of,
-)
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.trees import add_tree_option, trees_of
 
 RAMP_S = 2
 

@@ -22,15 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchreport.standalone import (
-    HERE,
-    StartFailed,
-    add_tree_option,
-    bench_command,
-    running_pgcall,
-    tree_env,
-    trees_of,
-)
+from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
+from benchreport.trees import add_tree_option, trees_of
 
 # Installed in the pgcall process: counts, and writes them to PGCALL_STEPS_OUT on SIGUSR1.
 SITECUSTOMIZE = '''

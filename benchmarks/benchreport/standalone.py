@@ -7,7 +7,6 @@ those scripts, and stopping it all. Does not own: what is measured meanwhile.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -71,19 +70,3 @@ def bench_command(port: int, calls: int, duration_s: float) -> list[str]:
     return [sys.executable, "-m", "pgcall", "bench", "--url", f"ws://127.0.0.1:{port}",
             "--calls", str(calls), "--duration", f"{duration_s:g}", "--ramp", "1",
             "--procs", "2", "--json"]
-
-
-def add_tree_option(parser: argparse.ArgumentParser, verb: str = "measure") -> None:
-    parser.add_argument("--tree", action="append", default=[], metavar="NAME=DIR",
-                        help=f"a source tree of pgcall to {verb} (repeat to compare)")
-
-
-def trees_of(parser: argparse.ArgumentParser, specs: list[str]) -> dict[str, Path]:
-    """``--tree NAME=DIR`` options by name; none: this checkout, as ``this``."""
-    trees = {}
-    for spec in specs or [f"this={HERE}"]:
-        name, sep, path = spec.partition("=")
-        if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
-            parser.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
-        trees[name] = Path(path).resolve()
-    return trees
