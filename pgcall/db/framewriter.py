@@ -73,13 +73,13 @@ Route = int | list[int] | None  # the relay (a call), or relays (a room); None: 
 
 
 _UUIDS: dict[str, uuid.UUID] = {}  # a call's or room's id, parsed once rather than per frame
-_UUIDS_MAX = 10_000
+_CACHE_MAX = 10_000  # ids (and senders' shards) remembered before such a cache starts over
 
 
 def _uuid(text: str) -> uuid.UUID:
     found = _UUIDS.get(text)
     if found is None:
-        if len(_UUIDS) >= _UUIDS_MAX:
+        if len(_UUIDS) >= _CACHE_MAX:
             _UUIDS.clear()
         found = _UUIDS[text] = uuid.UUID(text)
     return found
@@ -146,7 +146,7 @@ class FrameWriter:
         writer task) if the statement carrying it fails. ``route``: the relays it is for."""
         shard = self._shard_of.get(from_id)
         if shard is None:  # a sender's shard, computed once
-            if len(self._shard_of) >= _UUIDS_MAX:
+            if len(self._shard_of) >= _CACHE_MAX:
                 self._shard_of.clear()
             shard = self._shard_of[from_id] = \
                 self._shards[zlib.crc32(from_id.encode()) % len(self._shards)]
@@ -215,7 +215,7 @@ class FrameWriter:
         if conn is None or conn.broken:
             if conn is not None:
                 conn.close()
-            conn = shard.conn = None
+            shard.conn = None  # until a new one is open
             conn = shard.conn = await self.pool.open_dedicated()
         shard.writing_since = trio.current_time()
         try:
