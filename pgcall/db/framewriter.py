@@ -17,7 +17,7 @@ shard, in order, and a batch writes them in queue order.
 Falling behind: a shard holding more than ``max_queued_bytes`` drops its oldest *video* frames
 first (stale video is worthless, audio is small), counting each in ``dropped``.
 
-Connections: each shard keeps one connection of its own (``Pool.open_dedicated``, made again
+Connections: each shard keeps one connection of its own (``Pool.open``, made again
 after a failure) instead of borrowing one from the pool per batch: a lease cost a semaphore, a
 cancel scope with its deadline and an async generator for every batch, a tenth of the write
 path. The lease's deadline becomes a watchdog (``run``): a batch unanswered for the pool's
@@ -216,7 +216,7 @@ class FrameWriter:
             if conn is not None:
                 conn.close()
             shard.conn = None  # until a new one is open
-            conn = shard.conn = await self.pool.open_dedicated()
+            conn = shard.conn = await self.pool.open()
         shard.writing_since = trio.current_time()
         try:
             await conn.execute_batch(statements)

@@ -55,9 +55,7 @@ class Pool:
                     conn.close()
                     conn = None
             if conn is None:
-                conn = await PgConnection.connect(self.dsn)
-                if self._setup_sql:
-                    await conn.simple(self._setup_sql)
+                conn = await self.open()
             try:
                 with trio.move_on_after(self.lease_timeout_s) as lease:
                     yield conn
@@ -78,10 +76,11 @@ class Pool:
         finally:
             self._slots.release()
 
-    async def open_dedicated(self) -> PgConnection:
-        """A connection like the pool's (same DSN and setup), outside its slots, for a task that
-        writes all the time and watches its own deadline (the frame writer's shards): it is
-        the caller's to close. It adds to the connections pgcall opens (``docs/deployment.md``)."""
+    async def open(self) -> PgConnection:
+        """A new connection like the pool's (same DSN and setup), closed again if its setup
+        fails. Outside ``connection()`` it is not counted in the slots: for a task that writes
+        all the time and watches its own deadline (the frame writer's shards), it is the
+        caller's to close and adds to the connections pgcall opens (``docs/deployment.md``)."""
         conn = await PgConnection.connect(self.dsn)
         try:
             if self._setup_sql:
