@@ -89,7 +89,8 @@ class Session:
         # Per media kind, what a failed write of its frames answers (made once, not per frame).
         self._write_failed = {kind: self._failed_write(req_type)
                               for kind, req_type in protocol.MEDIA_REQ_TYPES.items()}
-        self._frame_limits: tuple[object, int, int] = (None, 64000, 512000)
+        # (the settings row they were read from, audio, video); the sentinel: not read yet
+        self._frame_limits: tuple[object, int, int] = (self, 0, 0)
 
     def _failed_write(self, req_type: str) -> Callable[[PgError], None]:
         return lambda exc: self.reply(encode.error(req_type, self._db_error(req_type, exc)))
@@ -238,8 +239,9 @@ class Session:
         return send_now
 
     async def run_sender(self, ws: ServerWebSocket, done: trio.CancelScope) -> None:
-        """The only writer of this socket: drains the outbox, pings the client, sends the
-        control frames the reader owes; closes when asked, then ends the session."""
+        """The writer of this socket (the outbox's direct path writes only while this waits
+        idle): drains the outbox, pings the client, sends the control frames the reader owes and
+        the rest of a direct write; closes when asked, then ends the session."""
         outbox, observe = self.outbox, self.ctx.on_latency
         try:
             while True:

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import trio
 
 YIELD_EVERY = 8  # calls that did not wait between two forced yields
+A = TypeVar("A")
+T = TypeVar("T")
 
 
 class SocketIO:
@@ -41,35 +45,31 @@ class SocketIO:
             self._unyielded = 0
             await trio.lowlevel.checkpoint()
 
-    async def receive_some(self, max_bytes: int) -> bytes:
-        """Up to ``max_bytes``; ``b""`` at end of stream."""
+    async def _until_ready(self, ready: Callable[[trio.socket.SocketType], Awaitable[None]],
+                           call: Callable[[int, A], T], arg: A) -> T:
+        """``call(descriptor, arg)``, waiting for ``ready`` while it would block."""
         while True:
             try:
-                data = os.read(self._fd(), max_bytes)
+                return call(self._fd(), arg)
             except BlockingIOError:
                 self._unyielded = 0
-                await trio.lowlevel.wait_readable(self._sock)
-                continue
+                await ready(self._sock)
             except OSError as exc:
                 raise _broken(exc) from None
-            await self._fair()
-            return data
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """Up to ``max_bytes``; ``b""`` at end of stream."""
+        data = await self._until_ready(trio.lowlevel.wait_readable, os.read, max_bytes)
+        await self._fair()
+        return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """All of ``data``, waiting while the kernel's buffer is full."""
         view = memoryview(data)
         while view:
-            try:
-                sent = os.write(self._fd(), view)
-            except BlockingIOError:
-                self._unyielded = 0
-                await trio.lowlevel.wait_writable(self._sock)
-                continue
-            except OSError as exc:
-                raise _broken(exc) from None
+            sent = await self._until_ready(trio.lowlevel.wait_writable, os.write, view)
             view = view[sent:]
         await self._fair()
-
 
     def write_nowait(self, data: bytes) -> int:
         """Write what the kernel takes now, without waiting: the bytes written (0 when the
