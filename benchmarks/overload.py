@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from benchreport.scale import promtext
 from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
 from benchreport.trees import add_tree_option, trees_of
 
@@ -28,13 +29,9 @@ RAMP_S = 2
 
 def dropped(metrics: str) -> dict[str, int]:
     """pgcall_frames_dropped_total by reason, the reasons that dropped anything."""
-    out = {}
-    for line in metrics.splitlines():
-        if line.startswith("pgcall_frames_dropped_total{"):
-            reason = line.split('reason="', 1)[1].split('"', 1)[0]
-            if (n := int(float(line.rsplit(" ", 1)[1]))) > 0:
-                out[reason] = n
-    return out
+    prefix = 'pgcall_frames_dropped_total{reason="'
+    return {key[len(prefix):].split('"', 1)[0]: int(n)
+            for key, n in promtext.parse(metrics).items() if key.startswith(prefix) and n > 0}
 
 
 def measure(tree: Path, calls: int, duration_s: float) -> dict[str, Any]:
