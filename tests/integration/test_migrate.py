@@ -187,7 +187,8 @@ def test_media_settings_has_one_row_only(db_dsn: str) -> None:
 
 
 async def test_frame_tables_and_their_toast_are_vacuumed_by_dead_rows(db_dsn: str) -> None:
-    # sql/0006: queues, vacuumed by a count of dead rows, not by a share of the table.
+    # sql/0006: queues, vacuumed by a count of dead rows, not by a share of the table;
+    # sql/0007: unthrottled, so that a vacuum ends before the next frames need its space.
     conn = await connect(db_dsn)
     try:
         rows = (await conn.execute("""
@@ -199,7 +200,8 @@ async def test_frame_tables_and_their_toast_are_vacuumed_by_dead_rows(db_dsn: st
     options = {name: (set(own or ()), set(toast or ())) for name, own, toast in rows}
     for table in FRAME_TABLES:
         own, toast = options[table]
-        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=2000"} <= own
-        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=20000"} \
-            <= toast
+        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=2000",
+                "autovacuum_vacuum_cost_delay=0"} <= own
+        assert {"autovacuum_vacuum_scale_factor=0", "autovacuum_vacuum_threshold=20000",
+                "autovacuum_vacuum_cost_delay=0"} <= toast
     assert not any(options[t][0] for t in STATE_TABLES if t in options)
