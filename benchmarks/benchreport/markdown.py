@@ -83,8 +83,7 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         f"A step **holds** when every planned video stream delivered at least {MIN_FPS:g} fps "
         f"and the video p99 is at most {MAX_P99_MS:g} ms. The sweep goes 1, 2, 5, 10, 15, 20, "
         "25, 30, 40, ... calls until a step does not hold, and runs one step more; **capacity** "
-        "is the largest N that held. Between steps the script waits for the reaper to empty "
-        "the frame tables.", "",
+        "is the largest N that held. " + between_steps(p), "",
         f"While a step runs, `/proc` is sampled every {SAMPLE_INTERVAL_S:g} s: CPU of pgcall, "
         "of the whole PostgreSQL cluster (postmaster and every backend, including the "
         "walsender), of the load generator (all its processes), pgcall's RSS, and "
@@ -122,6 +121,16 @@ SCALE_METHOD = [
     ""]
 
 
+def between_steps(plan: dict[str, Any]) -> str:
+    if not plan.get("quiesce"):
+        return "Between steps the script waits for the reaper to empty the frame tables."
+    return ("Before each step the script waits for the reaper of every server in the run to "
+            "empty its frame tables, then runs `VACUUM` on those tables and `CHECKPOINT` on "
+            "each database it can see: steps of two servers alternate on one machine, and "
+            "without this a step ran while the other server's database still vacuumed and "
+            "wrote back the step before it.")
+
+
 def peer_method(doc: dict[str, Any]) -> list[str]:
     peer = doc.get("peer")
     if peer is None:
@@ -130,8 +139,11 @@ def peer_method(doc: dict[str, Any]) -> list[str]:
         f"**{peer['name']}** is swept in the same run by the same `pgcall bench` command, its "
         "steps interleaved with pgcall's `table` steps (pgcall at N calls, then "
         f"{peer['name']} at N, then the next N), each server until one of its steps breaks and "
-        "one step more; between its steps the script waits for its frame tables to empty "
-        "(a fixed pause if it cannot see them). Each server's CPU is also taken over the "
+        "one step more; " + (
+            "before every step, of either server, both settle as above (a fixed pause for a "
+            "peer whose tables the script cannot see). " if doc["plan"].get("quiesce") else
+            "between its steps the script waits for its frame tables to empty (a fixed pause "
+            "if it cannot see them). ") + "Each server's CPU is also taken over the "
         "whole step: its relay's process tree (the pid and all its descendants) and all the "
         "processes of its PostgreSQL cluster, whose postmaster is found from a database "
         "connection (`SHOW data_directory` and its `postmaster.pid`, else the parent of the "

@@ -31,7 +31,7 @@ from .figures import PEER, PGCALL, fmt
 from .floor import measure_floor, truncate_floor
 from .servers import PeerOptions, Server, find_postmaster, open_peer_server
 from .settings import HOST, MAX_P99_MS, MIN_FPS, Plan, log, sweep_calls
-from .step import run_step, settle, step_line
+from .step import quiesce, run_step, settle, step_line
 from .sweep import SweepState, interleave
 
 
@@ -110,9 +110,13 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
     async with open_pgcall(cluster.dsn, media_path, workdir / f"pgcall-{media_path}.log") as (
             proc, port):
         pgcall = Server(PGCALL, PGCALL, f"ws://{HOST}:{port}", proc.pid, monitor, postmaster)
+        servers = {PGCALL: pgcall, **({PEER: peer} if peer is not None else {})}
 
         async def step(server: Server, calls: int, role: str) -> dict[str, Any]:
-            await settle(server)
+            if plan.quiesce:
+                await quiesce(servers.values())
+            else:
+                await settle(server)
             result = await run_step(server, calls, media_path, plan, role)
             report.doc["steps"].append(result)
             report.save()
@@ -123,7 +127,6 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
             for calls in plan.compare_calls:
                 await step(pgcall, calls, "compare")
             return
-        servers = {PGCALL: pgcall, **({PEER: peer} if peer is not None else {})}
         states = {name: SweepState(plan.fixed_sweep) for name in servers}
         sequence = plan.fixed_sweep if plan.fixed_sweep is not None else sweep_calls()
         for calls, name in interleave(sequence, states):

@@ -1,7 +1,8 @@
 """One step of a sweep: ``pgcall bench`` with N calls against a running server (pgcall or the
 peer), measured.
 
-Owns: waiting for the server's frame tables to be emptied before a step, running the load
+Owns: waiting for the servers' frame tables to be emptied, vacuumed and checkpointed before
+a step, running the load
 generator as a subprocess while sampling the server's process tree, its PostgreSQL cluster and
 the generator, the CPU time of each over the step and per relayed frame, the step's JSON
 record, the capacity criterion a step is judged by, and its progress line. Does not own:
@@ -15,6 +16,7 @@ import json
 import resource
 import subprocess
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import trio
@@ -50,6 +52,24 @@ async def settle(server: Server) -> None:
                 await trio.sleep(SAMPLE_INTERVAL_S)
             return
     await trio.sleep(UNSEEN_SETTLE_S)
+
+
+async def quiesce(servers: Iterable[Server]) -> None:
+    """Before a step: every server of the run settled (its reaper done with the steps before),
+    then each database the report can see vacuumed of those frames and checkpointed. Steps
+    alternate between two servers on one machine's disk: without this, one server's step ran
+    while the other's database was still vacuuming and writing back the step before it, and
+    each step paid for some of the last one's work, its own or the other server's."""
+    servers = list(servers)
+    for server in servers:
+        await settle(server)
+    for server in servers:
+        if server.monitor is not None:
+            # A database whose role may not VACUUM or CHECKPOINT is left as it is.
+            with contextlib.suppress(PgError):
+                await server.monitor.simple("VACUUM video_frames, audio_frames")
+            with contextlib.suppress(PgError):
+                await server.monitor.simple("CHECKPOINT")
 
 
 def reaped_children_s() -> float:
