@@ -5,14 +5,11 @@
 -- calls on one database). Unthrottled, the same vacuum takes 0.2-0.6 s and the table stays at
 -- the size of the frames the retention keeps (155 MB after the same runs). The tables are
 -- small and hot, so an unthrottled pass is short; the rest of the database keeps the default.
-DO $$
-DECLARE
-    frames text;
-BEGIN
-    FOREACH frames IN ARRAY ARRAY['audio_frames', 'video_frames', 'room_audio_frames',
-                                  'room_video_frames'] LOOP
-        EXECUTE format('ALTER TABLE %I SET (autovacuum_vacuum_cost_delay = 0, '
-                       'toast.autovacuum_vacuum_cost_delay = 0)', frames);
-    END LOOP;
-END
-$$;
+ALTER TABLE audio_frames SET (autovacuum_vacuum_cost_delay = 0,
+    toast.autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE video_frames SET (autovacuum_vacuum_cost_delay = 0,
+    toast.autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE room_audio_frames SET (autovacuum_vacuum_cost_delay = 0,
+    toast.autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE room_video_frames SET (autovacuum_vacuum_cost_delay = 0,
+    toast.autovacuum_vacuum_cost_delay = 0);
