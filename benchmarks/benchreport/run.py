@@ -31,7 +31,7 @@ from .figures import PEER, PGCALL, fmt
 from .floor import measure_floor, truncate_floor
 from .servers import PeerOptions, Server, find_postmaster, open_peer_server
 from .settings import HOST, MAX_P99_MS, MIN_FPS, Plan, log, sweep_calls
-from .step import quiesce, run_step, settle, step_line
+from .step import quiesce, run_step, step_line
 from .sweep import SweepState, interleave
 
 
@@ -60,7 +60,9 @@ class Report:
         self.doc: dict[str, Any] = {
             "complete": False, "quick": plan.quick,
             "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
-            "machine": machine(), "plan": attrs.asdict(plan),
+            # Every step is quiesced first (``step.quiesce``); the documents of earlier runs
+            # have no such key: their steps only waited for their own server to settle.
+            "machine": machine(), "plan": {**attrs.asdict(plan), "quiesce": True},
             "criteria": {"max_p99_ms": MAX_P99_MS, "min_fps": MIN_FPS},
             "postgres": {}, "peer": None, "floor": [], "steps": [],
         }
@@ -113,10 +115,7 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
         servers = {PGCALL: pgcall, **({PEER: peer} if peer is not None else {})}
 
         async def step(server: Server, calls: int, role: str) -> dict[str, Any]:
-            if plan.quiesce:
-                await quiesce(servers.values())
-            else:
-                await settle(server)
+            await quiesce(servers.values())
             result = await run_step(server, calls, media_path, plan, role)
             report.doc["steps"].append(result)
             report.save()

@@ -40,9 +40,6 @@ class Plan:
     floor_calls: tuple[int, ...]
     compare_calls: tuple[int, ...]
     fixed_sweep: tuple[int, ...] | None  # None: sweep until a step breaks, then one more
-    # Before each step every server's frames vacuumed and its cluster checkpointed
-    # (``step.quiesce``); the documents of earlier runs have no such key: they only settled.
-    quiesce: bool = True
 
 
 FULL = Plan(False, 15.0, 2.0, 2, (1, 10), (1, 10, 20), None)

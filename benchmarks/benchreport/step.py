@@ -2,10 +2,10 @@
 peer), measured.
 
 Owns: waiting for the servers' frame tables to be emptied, vacuumed and checkpointed before
-a step, running the load
-generator as a subprocess while sampling the server's process tree, its PostgreSQL cluster and
-the generator, the CPU time of each over the step and per relayed frame, the step's JSON
-record, the capacity criterion a step is judged by, and its progress line. Does not own:
+a step, running the load generator as a subprocess while sampling the server's process tree,
+its PostgreSQL cluster and the generator, the CPU time of each over the step and per relayed
+frame, the step's JSON record, the capacity criterion a step is judged by, and its progress
+line. Does not own:
 starting the servers (``cluster``, ``peer``) or which steps run (``run``, ``sweep``).
 """
 
