@@ -455,12 +455,13 @@ async def meddle_with_the_healthy_call(fz: Fuzzer, rng: random.Random, name: str
                 data = encode_control(msg)
             elif kind == 1:
                 # Refused while they are in the healthy call; once the bench has ended it,
-                # calling them is allowed: hang up at once then.
+                # calling them is allowed: hang up at once then, and take the answer to the
+                # hang-up here, or the next request would read it as its own.
                 msg = {"type": "request_call", "target": rng.choice([t.caller, t.callee]),
                        "call_type": "Video"}
                 reply = await request(client, encode_control(msg))
                 if reply == {"type": "ack", "req_type": "request_call"}:
-                    await client.send_message(encode_control(
+                    await request(client, encode_control(
                         {"type": "end_call", "session_id": await own_call(client)}))
                 continue
             else:

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 import os
 import random
+import uuid
 
 import trio
 
-from .fuzzcases import ALL_CASES, Fuzzer, Target
+from .fuzzcases import ALL_CASES, Fuzzer, Target, meddle_with_the_healthy_call, session
 from .pgcallproc import PgcallProcess, RssSampler, healthy_call
 from .test_observability import Samples, scrape_metrics
 
@@ -104,3 +105,16 @@ async def test_fuzz_beside_a_healthy_call(pgcall_process: PgcallProcess) -> None
     assert ("pgcall_connection_failures_total", frozenset({("cause", "internal")})) \
         not in samples
     assert set(fz.runs) == set(ALL_CASES)  # every kind ran, at least once
+
+
+async def test_meddling_once_the_call_has_ended(pgcall_process: PgcallProcess) -> None:
+    """The window the fuzz above reaches only by chance: its call has ended but both
+    participants are still online. Calling them is allowed then (and hung up at once); every
+    request and media frame naming the old session is still refused."""
+    participants = Fuzzer(pgcall_process.ws, Target("", "", ""))
+    async with session(participants, "participant") as a, \
+            session(participants, "participant") as b:
+        fz = Fuzzer(pgcall_process.ws, Target(str(uuid.uuid4()), a.identity, b.identity))
+        for n in range(20):
+            await meddle_with_the_healthy_call(fz, random.Random(f"{SEED}-ended-{n}"), "meddle")
+    assert fz.violations == [], fz.violations[:20]
