@@ -111,7 +111,7 @@ async def test_meddling_once_the_call_has_ended(pgcall_process: PgcallProcess) -
     """The window the fuzz above reaches only by chance: its call has ended but both
     participants are still online. Calling them is allowed then (and hung up at once); every
     request and media frame naming the old session is still refused."""
-    participants = Fuzzer(pgcall_process.ws, Target("", "", ""))
+    participants = Fuzzer(pgcall_process.ws, Target("", "", ""))  # theirs go unchecked
     async with session(participants, "participant") as a, \
             session(participants, "participant") as b:
         fz = Fuzzer(pgcall_process.ws, Target(str(uuid.uuid4()), a.identity, b.identity))
