@@ -48,7 +48,7 @@ OnFailed = Callable[[PgError], None]
 
 # Each frame table's columns (after ``id``, before ``inserted_at``) and how a frame fills them.
 # The last column names the relays the frame is for (sql/0005_frame_routes.sql).
-_COLUMNS = {
+COLUMNS = {
     "audio_frames": ("session_id", "from_id", "to_id", "seq", "sample_rate", "channels", "rms",
                      "pcm16le", "to_relay"),
     "video_frames": ("session_id", "from_id", "to_id", "seq", "width", "height", "jpeg",
@@ -60,7 +60,7 @@ _COLUMNS = {
 }
 INSERT_SQL = {table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                      f"({', '.join(f'${i}' for i in range(1, len(cols) + 1))})"
-              for table, cols in _COLUMNS.items()}
+              for table, cols in COLUMNS.items()}
 MESSAGE_SQL = "SELECT pg_logical_emit_message(true, $1, $2)"
 
 
@@ -86,7 +86,7 @@ def _uuid(text: str) -> uuid.UUID:
 
 
 def row_of(media: Media | RoomMedia, from_id: str, route: Route = None) -> tuple[Any, ...]:
-    """The values of ``table_of(media)``'s columns, in ``_COLUMNS`` order."""
+    """The values of ``table_of(media)``'s columns, in ``COLUMNS`` order."""
     h = media.header
     if isinstance(media, RoomMedia):
         head: tuple[Any, ...] = (_uuid(media.room_id), from_id, media.seq)

@@ -5,9 +5,10 @@ with a row filter (PostgreSQL >= 15) on the relays a frame names (``to_relay`` o
 frame, ``relays`` of a room's; sql/0005_frame_routes.sql), and which publications a relay's
 stream reads. With it, PostgreSQL's egress grows with the number of receivers, not with
 relays x frames: a relay's walsender decodes every frame but sends only the ones its clients
-get. A frame naming no relay (NULL: written by another process) still goes to every relay.
-On PostgreSQL 14 there are no row filters: every relay reads the shared ``pgcall_frames``
-and is told so in the log. Does not own: writing the routes (``framewriter``), liveness
+get, and of each only the columns a relay uses (a column list). A frame naming no relay
+(NULL: written by another process) still goes to every relay. On PostgreSQL 14 there are no
+row filters or column lists: every relay reads the shared ``pgcall_frames`` and is told so in
+the log. Does not own: writing the routes (``framewriter``), liveness
 (``instances``: a dead relay's publication goes with its clean-up).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 
 from ..pg.conn import PgConnection
+from .framewriter import COLUMNS
 
 log = logging.getLogger("pgcall.publications")
 
@@ -28,13 +30,21 @@ def name_of(instance_id: int) -> str:
     return f"pgcall_frames_{instance_id}"
 
 
+def published(table: str) -> str:
+    """A frame table with its column list: the columns a relay routes and sends on. Not
+    ``id``, ``inserted_at`` or the route itself: every published column is decoded by every
+    relay for every frame (a row filter may still test a column left out, the publication
+    being insert-only)."""
+    return f"{table} ({', '.join(COLUMNS[table][:-1])})"
+
+
 def create_sql(instance_id: int) -> str:
     mine = f"'{{{instance_id}}}'::bigint[]"
     return (f"CREATE PUBLICATION {name_of(instance_id)} FOR TABLE "
-            f"audio_frames WHERE (to_relay IS NULL OR to_relay = {instance_id}), "
-            f"video_frames WHERE (to_relay IS NULL OR to_relay = {instance_id}), "
-            f"room_audio_frames WHERE (relays IS NULL OR relays @> {mine}), "
-            f"room_video_frames WHERE (relays IS NULL OR relays @> {mine}) "
+            f"{published('audio_frames')} WHERE (to_relay IS NULL OR to_relay = {instance_id}), "
+            f"{published('video_frames')} WHERE (to_relay IS NULL OR to_relay = {instance_id}), "
+            f"{published('room_audio_frames')} WHERE (relays IS NULL OR relays @> {mine}), "
+            f"{published('room_video_frames')} WHERE (relays IS NULL OR relays @> {mine}) "
             "WITH (publish = 'insert')")
 
 

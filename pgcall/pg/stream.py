@@ -79,12 +79,14 @@ class ReplicationStream:
         self._acked = start
         self._last_end = start  # end LSN of the last transaction handed out
         self._next_status = 0.0
+        # When run_feedback last saw ``bytes_received`` grow: the reader itself takes no time
+        # per message (a relay reads two or three of them per relayed frame).
         self._last_heard = trio.current_time()
+        self._heard_bytes = 0
         self._status_lock = trio.Lock()
         self.bytes_received = 0  # CopyData from the walsender: this relay's egress from it
         self._silent = False  # run_feedback closed the connection: the server went quiet
         self.server_wal_end = start
-        self.last_message_at = time.time()
         self.last_commit_time = 0  # of the last transaction handed out (PostgreSQL epoch, µs)
 
     def ack(self, lsn: Lsn) -> None:
@@ -109,11 +111,14 @@ class ReplicationStream:
         """A status update about every second (asking for a reply once the server has been
         quiet that long), and the silence limit: a connection the server has said nothing on
         for ``SILENCE_LIMIT_S`` is dead though no error came, and is closed (the reader then
-        fails with that reason). Beside the reader, so that reading a message sets no timer.
-        Returns when the stream is closed."""
+        fails with that reason). Beside the reader, so that reading a message sets no timer;
+        what arrived is seen here, at each status update (so the limit is kept to within one
+        ``STATUS_INTERVAL_S``, never early). Returns when the stream is closed."""
         while True:
             await trio.sleep_until(self._next_status)
             now = trio.current_time()
+            if self.bytes_received != self._heard_bytes:
+                self._heard_bytes, self._last_heard = self.bytes_received, now
             if now - self._last_heard >= SILENCE_LIMIT_S:
                 self._silent = True
                 self.conn.close()
@@ -138,24 +143,23 @@ class ReplicationStream:
             if data is None:
                 raise ConnectionLost("the server ended the replication stream")
             self.bytes_received += len(data)
-            self._last_heard = trio.current_time()
-            msg = walproto.parse_copy_data(data)
-            self.last_message_at = time.time()
-            if isinstance(msg, walproto.PrimaryKeepalive):
-                self.server_wal_end = max(self.server_wal_end, msg.wal_end)
-                # Between transactions, with all handed out ones acknowledged, nothing is in
-                # flight: the idle position can be confirmed (lets the server recycle WAL).
-                if not self._assembler.in_transaction and self._acked >= self._last_end:
-                    self._acked = max(self._acked, msg.wal_end)
-                if msg.reply_requested:
-                    await self._send_status()
+            if data[0] == walproto.XLOGDATA_TAG:  # the payload is all a message is read for
+                txn = self._assembler.feed(walproto.xlogdata_payload(data))
+                if txn is not None:
+                    self._last_end = txn.end_lsn
+                    self.server_wal_end = max(self.server_wal_end, txn.end_lsn)
+                    self.last_commit_time = txn.commit_time
+                    return txn
                 continue
+            msg = walproto.parse_copy_data(data)
+            assert isinstance(msg, walproto.PrimaryKeepalive)  # or parse_copy_data raised
             self.server_wal_end = max(self.server_wal_end, msg.wal_end)
-            txn = self._assembler.feed(msg.payload)
-            if txn is not None:
-                self._last_end = txn.end_lsn
-                self.last_commit_time = txn.commit_time
-                return txn
+            # Between transactions, with all handed out ones acknowledged, nothing is in
+            # flight: the idle position can be confirmed (lets the server recycle WAL).
+            if not self._assembler.in_transaction and self._acked >= self._last_end:
+                self._acked = max(self._acked, msg.wal_end)
+            if msg.reply_requested:
+                await self._send_status()
 
 
 async def _read_snapshot(dsn: str, snapshot_name: str) -> Snapshot:

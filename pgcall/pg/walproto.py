@@ -31,6 +31,7 @@ __all__ = [
     "pg_time_us",
     "standby_status_update",
     "unix_time",
+    "xlogdata_payload",
 ]
 
 # Microseconds between 1970-01-01 and 2000-01-01 (both UTC): PostgreSQL's
@@ -138,6 +139,19 @@ def parse_copy_data(data: bytes | memoryview) -> XLogData | PrimaryKeepalive:
         # The server writes 1 or 0; any non-zero byte is read as a request.
         return PrimaryKeepalive(lsn_of_u64(end), send_time, reply != 0)
     raise ReplicationProtocolError(f"unknown replication message type {tag:#04x}")
+
+
+XLOGDATA_TAG = 0x77  # 'w'
+
+
+def xlogdata_payload(data: bytes | memoryview) -> memoryview:
+    """The payload of an XLogData message (the caller has seen ``XLOGDATA_TAG``): all a
+    logical stream needs of one, without the `XLogData` object and the two `Lsn` that
+    `parse_copy_data` makes. A relay reads two or three of these per relayed frame.
+    Zero-copy; raises `ReplicationProtocolError` if the header is cut short."""
+    if len(data) < _XLOGDATA.size:
+        raise ReplicationProtocolError(f"XLogData too short: {len(data)} bytes")
+    return memoryview(data)[_XLOGDATA.size :]
 
 
 def standby_status_update(

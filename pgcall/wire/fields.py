@@ -83,6 +83,10 @@ def string_field(msg: dict[str, Any], name: str, req_type: str) -> str:
 
 def number(value: object, low: float, high: float, integer: bool) -> int | float | None:
     """`value` as an int (or float) within [low, high], else None. bool is not a number."""
+    if type(value) is int:  # every header field of every frame: one test (a bool is not int)
+        if low <= value <= high:
+            return value if integer else float(value)
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if integer and isinstance(value, float):
