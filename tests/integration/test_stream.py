@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import trio
 
+from pgcall.db import publications
+from pgcall.db.framewriter import COLUMNS
 from pgcall.pg.changes import Change, LogicalMessage, Transaction
 from pgcall.pg.conn import PgConnection, open_connection
 from pgcall.pg.stream import PUBLICATIONS, ReplicationStream, open_stream
@@ -178,6 +180,37 @@ async def test_video_frame_arrives_byte_identical(dsn: str) -> None:
     assert frame.row is not None
     assert bytes(frame.row["jpeg"]) == payload
     assert (frame.row["session_id"], frame.row["seq"], frame.row["width"]) == (session, 7, 640)
+
+
+async def test_a_relay_publication_sends_its_own_frames_with_the_routed_columns(
+        dsn: str) -> None:
+    """A relay's own publication (PostgreSQL >= 15): the frames naming it or no relay, and of
+    each only the columns the relay uses; a frame for another relay does not arrive. On 14,
+    the shared publication: every frame, every column."""
+    payload = os.urandom(2000)
+    session = uuid.uuid4()
+    async with open_connection(dsn) as w:
+        own = w.server_version >= publications.ROW_FILTERS_FROM
+        pubs = await publications.open_relay_publication(w, 7)
+        insert = ("INSERT INTO audio_frames (session_id, from_id, to_id, seq, sample_rate,"
+                  " channels, rms, pcm16le, to_relay) VALUES ($1, 'a', 'b', $2, 48000, 1, 0.5,"
+                  " $3, $4)")
+        async with open_stream(dsn, pubs) as stream:
+            for seq, relay in ((1, 8), (2, 7), (3, None)):
+                await w.execute(insert, [session, seq, payload, relay])
+            frames = [only_change(await next_txn(stream)) for _ in range(2 if own else 3)]
+        await publications.drop_relay_publication(w, 7)
+
+    assert [f.row["seq"] for f in frames if f.row is not None] == ([2, 3] if own else [1, 2, 3])
+    routed = list(COLUMNS["audio_frames"][:-1])
+    for frame in frames:
+        assert frame.row is not None
+        if own:
+            assert [name for name, _ in frame.columns] == list(frame.row) == routed
+        else:
+            assert set(routed) < set(frame.row)
+        assert bytes(frame.row["pcm16le"]) == payload
+        assert (frame.row["session_id"], frame.row["to_id"]) == (session, "b")
 
 
 @pytest.mark.parametrize("publish_truncate", [False, True], ids=["shipped", "truncate-published"])

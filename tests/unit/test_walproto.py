@@ -17,6 +17,7 @@ from pgcall.pg.walproto import (
     pg_time_us,
     standby_status_update,
     unix_time,
+    xlogdata_payload,
 )
 from tests import golden
 
@@ -123,6 +124,21 @@ def test_xlogdata_accepts_a_memoryview_slice() -> None:
     buffer = b"junk" + b"w" + struct.pack(">QQq", 1, 2, 3) + b"xyz"
     parsed = parse_copy_data(memoryview(buffer)[4:])
     assert parsed == XLogData(Lsn(1), Lsn(2), 3, b"xyz")
+
+
+def test_xlogdata_payload_is_the_parsed_payload_without_a_copy() -> None:
+    frame = bytearray(b"w" + struct.pack(">QQq", 1, 2, 3) + b"BODY")
+    payload = xlogdata_payload(frame)
+    assert payload == parse_copy_data(frame).payload == b"BODY"
+    frame[-1] = ord("X")
+    assert bytes(payload) == b"BODX"
+    assert xlogdata_payload(b"w" + bytes(24)) == b""
+
+
+@pytest.mark.parametrize("frame", [b"w", b"w" + bytes(23)])
+def test_xlogdata_payload_of_a_cut_header(frame: bytes) -> None:
+    with pytest.raises(ReplicationProtocolError, match="XLogData too short"):
+        xlogdata_payload(frame)
 
 
 @pytest.mark.parametrize("reply", [0, 1])
