@@ -228,7 +228,7 @@ class PgConnection:
                                  param_formats=formats)
         return self._load(self._check(await self._results()))
 
-    def _dump(self, params: Sequence[Any]) -> tuple[Any, Sequence[int], Sequence[Any]]:
+    def _dump(self, params: Sequence[Any]) -> tuple[Any, tuple[int, ...], tuple[Any, ...]]:
         if not params:
             return [], (), ()
         tx = self._tx
@@ -256,9 +256,13 @@ class PgConnection:
             raise ConnectionLost("connection is broken")
         pg = self.pgconn
         sends = []
+        prepared = self._prepared
         for sql, params in statements:  # prepared first: a prepare is a round trip of its own
             values, types, formats = self._dump(params)
-            sends.append((await self._prepare(sql, types), values, formats))
+            name = prepared.get((sql, types))  # known (every frame but the first): no await
+            if name is None:
+                name = await self._prepare(sql, types)
+            sends.append((name, values, formats))
         pg.enter_pipeline_mode()
         try:
             for name, values, formats in sends:

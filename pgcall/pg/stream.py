@@ -151,14 +151,16 @@ class ReplicationStream:
                     self.last_commit_time = txn.commit_time
                     return txn
                 continue
-            msg = walproto.parse_copy_data(data)
-            assert isinstance(msg, walproto.PrimaryKeepalive)  # or parse_copy_data raised
-            self.server_wal_end = max(self.server_wal_end, msg.wal_end)
+            if data[0] != walproto.KEEPALIVE_TAG:
+                raise walproto.ReplicationProtocolError(
+                    f"unknown replication message type {data[0]:#04x}")
+            wal_end, reply_requested = walproto.keepalive_fields(data)
+            self.server_wal_end = max(self.server_wal_end, wal_end)
             # Between transactions, with all handed out ones acknowledged, nothing is in
             # flight: the idle position can be confirmed (lets the server recycle WAL).
             if not self._assembler.in_transaction and self._acked >= self._last_end:
-                self._acked = max(self._acked, msg.wal_end)
-            if msg.reply_requested:
+                self._acked = max(self._acked, wal_end)
+            if reply_requested:
                 await self._send_status()
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "PrimaryKeepalive",
     "ReplicationProtocolError",
     "XLogData",
+    "keepalive_fields",
     "parse_copy_data",
     "pg_time_us",
     "standby_status_update",
@@ -152,6 +153,20 @@ def xlogdata_payload(data: bytes | memoryview) -> memoryview:
     if len(data) < _XLOGDATA.size:
         raise ReplicationProtocolError(f"XLogData too short: {len(data)} bytes")
     return memoryview(data)[_XLOGDATA.size :]
+
+
+KEEPALIVE_TAG = 0x6B  # 'k'
+
+
+def keepalive_fields(data: bytes | memoryview) -> tuple[Lsn, bool]:
+    """(wal end, reply requested) of a primary keepalive (the caller has seen
+    ``KEEPALIVE_TAG``), without the `PrimaryKeepalive` object: a busy walsender sends one each
+    time it has caught up and waits for WAL, about once per transaction. Raises
+    `ReplicationProtocolError` for a wrong length."""
+    if len(data) != _KEEPALIVE.size:
+        raise ReplicationProtocolError(f"keepalive of {len(data)} bytes, expected 18")
+    end, _, reply = _KEEPALIVE.unpack_from(data)
+    return lsn_of_u64(end), reply != 0
 
 
 def standby_status_update(

@@ -15,7 +15,7 @@ import trio.testing
 from pgcall.pg.changes import Snapshot, Transaction, TransactionAssembler
 from pgcall.pg.conn import ConnectionLost
 from pgcall.pg.stream import SILENCE_LIMIT_S, STATUS_INTERVAL_S, ReplicationStream
-from pgcall.pg.walproto import Lsn, parse_copy_data
+from pgcall.pg.walproto import Lsn, ReplicationProtocolError, parse_copy_data
 from tests import golden
 
 
@@ -96,6 +96,14 @@ async def test_a_keepalive_asking_for_a_reply_is_answered_at_once() -> None:
     # Nothing in flight: the idle position is confirmed (written, flushed, applied).
     assert struct.unpack_from(">QQQ", conn.sent[0], 1) == (0x600, 0x600, 0x600)
     assert Lsn.parse(stream.statistics()["server_wal_end"]) == 0x600
+
+
+async def test_an_unknown_message_type_ends_the_stream() -> None:
+    conn, stream = open_reader()
+    conn.to_reader.send_nowait(keepalive(0x500, reply=False))
+    conn.to_reader.send_nowait(b"x" + bytes(17))
+    with trio.fail_after(1), pytest.raises(ReplicationProtocolError, match="type 0x78"):
+        await stream.__anext__()
 
 
 async def test_silence_is_counted_from_the_last_message(

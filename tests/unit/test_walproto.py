@@ -13,6 +13,7 @@ from pgcall.pg.walproto import (
     PrimaryKeepalive,
     ReplicationProtocolError,
     XLogData,
+    keepalive_fields,
     parse_copy_data,
     pg_time_us,
     standby_status_update,
@@ -139,6 +140,19 @@ def test_xlogdata_payload_is_the_parsed_payload_without_a_copy() -> None:
 def test_xlogdata_payload_of_a_cut_header(frame: bytes) -> None:
     with pytest.raises(ReplicationProtocolError, match="XLogData too short"):
         xlogdata_payload(frame)
+
+
+@pytest.mark.parametrize("reply", [0, 1, 7])
+def test_keepalive_fields_are_the_parsed_ones(reply: int) -> None:
+    frame = b"k" + struct.pack(">Qq", 0x1_0016_B374, 123) + bytes([reply])
+    parsed = parse_copy_data(frame)
+    assert isinstance(parsed, PrimaryKeepalive)
+    wal_end, reply_requested = keepalive_fields(frame)
+    assert (wal_end, reply_requested) == (parsed.wal_end, parsed.reply_requested)
+    assert isinstance(wal_end, Lsn) and reply_requested is (reply != 0)
+    for cut in (frame[:-1], frame + b"\x00"):
+        with pytest.raises(ReplicationProtocolError, match="keepalive of"):
+            keepalive_fields(cut)
 
 
 @pytest.mark.parametrize("reply", [0, 1])
