@@ -51,7 +51,11 @@ from .test_observability import sample, scrape_metrics
 from .test_security import serving, ws_base
 from .wsclient import decode_frame, encode_control, event, open_client
 
-HEALTHY_S = 5.0  # the healthy call streams this long; the hostile clients keep coming
+# The healthy call streams this long; the hostile clients keep coming. A round of the attacks
+# takes about 2.2 s (the huge declared length is refused with a close the client never
+# answers: the server's 2 s closing handshake), so 8 s gives every attack at least 3 turns
+# beside the call (5 s gave 2 or 3).
+HEALTHY_S = 8.0
 CLOSE_TIMEOUT_S = WsLimits().close_timeout_s  # 2 s
 SCHEDULING_S = 0.5  # a busy 2-core machine's share on top of a timeout, not a speed claim
 RSS_GROWTH_MAX = 10 * 1024 * 1024  # three 50 MB messages (the limit)
@@ -201,7 +205,7 @@ async def test_malformed_frames_many_times_leave_the_server_and_the_healthy_call
     call.check()
     check_server(pgcall)
     counts = {name: len(codes) for name, codes in seen.items()}
-    assert min(counts.values()) >= 3 and len(counts) == len(ATTACKS), counts  # ~10 each
+    assert min(counts.values()) >= 3 and len(counts) == len(ATTACKS), counts  # ~4 each
     # /metrics counts each failure by its cause; nothing was pgcall's own fault.
     _, after = await scrape_metrics(pgcall.ws)
 
