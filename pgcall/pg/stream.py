@@ -151,10 +151,7 @@ class ReplicationStream:
                     self.last_commit_time = txn.commit_time
                     return txn
                 continue
-            if data[0] != walproto.KEEPALIVE_TAG:
-                raise walproto.ReplicationProtocolError(
-                    f"unknown replication message type {data[0]:#04x}")
-            wal_end, reply_requested = walproto.keepalive_fields(data)
+            wal_end, reply_requested = walproto.keepalive_fields(data)  # or raises: unknown
             self.server_wal_end = max(self.server_wal_end, wal_end)
             # Between transactions, with all handed out ones acknowledged, nothing is in
             # flight: the idle position can be confirmed (lets the server recycle WAL).

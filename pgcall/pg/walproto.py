@@ -45,6 +45,8 @@ _U64_MAX = (1 << 64) - 1
 # (MAXPG_LSNCOMPONENT in src/backend/utils/adt/pg_lsn.c).
 _LSN_RE = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
 
+XLOGDATA_TAG = 0x77  # 'w'
+KEEPALIVE_TAG = 0x6B  # 'k'
 # XLogData: Byte1('w') Int64 walStart Int64 walEnd Int64 sendTime, then the data.
 _XLOGDATA = struct.Struct(">xQQq")
 # Primary keepalive: Byte1('k') Int64 walEnd Int64 sendTime Byte1 replyRequested.
@@ -126,23 +128,12 @@ def parse_copy_data(data: bytes | memoryview) -> XLogData | PrimaryKeepalive:
     view = memoryview(data).cast("B")
     if not view:
         raise ReplicationProtocolError("empty CopyData message")
-    tag = view[0]
-    if tag == 0x77:  # 'w'
-        if len(view) < _XLOGDATA.size:
-            raise ReplicationProtocolError(f"XLogData too short: {len(view)} bytes")
+    if view[0] == XLOGDATA_TAG:
+        payload = xlogdata_payload(view)
         start, end, send_time = _XLOGDATA.unpack_from(view)
-        return XLogData(lsn_of_u64(start), lsn_of_u64(end), send_time,
-                        view[_XLOGDATA.size :])
-    if tag == 0x6B:  # 'k'
-        if len(view) != _KEEPALIVE.size:
-            raise ReplicationProtocolError(f"keepalive of {len(view)} bytes, expected 18")
-        end, send_time, reply = _KEEPALIVE.unpack_from(view)
-        # The server writes 1 or 0; any non-zero byte is read as a request.
-        return PrimaryKeepalive(lsn_of_u64(end), send_time, reply != 0)
-    raise ReplicationProtocolError(f"unknown replication message type {tag:#04x}")
-
-
-XLOGDATA_TAG = 0x77  # 'w'
+        return XLogData(lsn_of_u64(start), lsn_of_u64(end), send_time, payload)
+    end, send_time, reply = _keepalive(view)
+    return PrimaryKeepalive(lsn_of_u64(end), send_time, reply != 0)
 
 
 def xlogdata_payload(data: bytes | memoryview) -> memoryview:
@@ -155,18 +146,22 @@ def xlogdata_payload(data: bytes | memoryview) -> memoryview:
     return memoryview(data)[_XLOGDATA.size :]
 
 
-KEEPALIVE_TAG = 0x6B  # 'k'
-
-
 def keepalive_fields(data: bytes | memoryview) -> tuple[Lsn, bool]:
-    """(wal end, reply requested) of a primary keepalive (the caller has seen
-    ``KEEPALIVE_TAG``), without the `PrimaryKeepalive` object: a busy walsender sends one each
-    time it has caught up and waits for WAL, about once per transaction. Raises
-    `ReplicationProtocolError` for a wrong length."""
+    """(wal end, reply requested) of a message that is not XLogData, which must be a primary
+    keepalive, without the `PrimaryKeepalive` object: a busy walsender sends one each time it
+    has caught up and waits for WAL, about once per transaction. Raises
+    `ReplicationProtocolError` for another message type or a wrong length."""
+    end, _, reply = _keepalive(data)
+    return lsn_of_u64(end), reply != 0
+
+
+def _keepalive(data: bytes | memoryview) -> tuple[int, int, int]:
+    if data[0] != KEEPALIVE_TAG:
+        raise ReplicationProtocolError(f"unknown replication message type {data[0]:#04x}")
     if len(data) != _KEEPALIVE.size:
         raise ReplicationProtocolError(f"keepalive of {len(data)} bytes, expected 18")
-    end, _, reply = _KEEPALIVE.unpack_from(data)
-    return lsn_of_u64(end), reply != 0
+    # The server writes 1 or 0 as the reply flag; any non-zero byte is read as a request.
+    return _KEEPALIVE.unpack_from(data)
 
 
 def standby_status_update(

@@ -83,17 +83,14 @@ def string_field(msg: dict[str, Any], name: str, req_type: str) -> str:
 
 def number(value: object, low: float, high: float, integer: bool) -> int | float | None:
     """`value` as an int (or float) within [low, high], else None. bool is not a number."""
-    if type(value) is int:  # every header field of every frame: one test (a bool is not int)
-        if low <= value <= high:
-            return value if integer else float(value)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if integer and isinstance(value, float):
-        # JSON has one number type: 16000.0 or 1.6e4 is the integer 16000 in JavaScript.
-        if not value.is_integer():  # also false for NaN and infinities
+    if type(value) is not int:  # a frame's header fields are: one test (a bool is not int)
+        if isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        value = int(value)
+        if integer and isinstance(value, float):
+            # JSON has one number type: 16000.0 or 1.6e4 is the integer 16000 in JavaScript.
+            if not value.is_integer():  # also false for NaN and infinities
+                return None
+            value = int(value)
     # Compare before any float(): a 400-digit integer must not overflow. NaN fails here too.
     if not low <= value <= high:
         return None
