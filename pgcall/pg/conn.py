@@ -141,8 +141,7 @@ class PgConnection:
         """Return once the server closes this idle connection (or the link fails)."""
         try:
             while self.pgconn.status == pq.ConnStatus.OK:
-                await trio.lowlevel.wait_readable(self.pgconn.socket)
-                self.pgconn.consume_input()
+                await self._await_input()
         except Exception:  # any failure of the socket means the same: it is gone
             pass
         self.broken = True
@@ -157,6 +156,14 @@ class PgConnection:
         while self.pgconn.flush() == 1:
             await trio.lowlevel.wait_writable(self.pgconn.socket)
 
+    async def _await_input(self) -> None:
+        """Wait until the server has sent more, then take it into libpq's buffer. Results are
+        awaited before they are read: a read right after a statement was sent finds nothing
+        (``EAGAIN``: a system call for nothing, once per frame batch). What libpq read while
+        flushing is already parsed by ``is_busy``, which never reads the socket."""
+        await trio.lowlevel.wait_readable(self.pgconn.socket)
+        self.pgconn.consume_input()
+
     async def _results(self) -> list[pq.abc.PGresult]:
         """All results of the statement just sent, up to the final NULL (or COPY start)."""
         pg = self.pgconn
@@ -164,7 +171,7 @@ class PgConnection:
         try:
             await self.flush()
             while True:
-                pg.consume_input()
+                # Read only once the socket is readable (see ``_await_input``).
                 while not pg.is_busy():
                     res = pg.get_result()
                     if res is None:
@@ -172,7 +179,7 @@ class PgConnection:
                     out.append(res)
                     if res.status in (pq.ExecStatus.COPY_BOTH, pq.ExecStatus.COPY_OUT):
                         return out
-                await trio.lowlevel.wait_readable(pg.socket)
+                await self._await_input()
         except BaseException as exc:
             self.broken = True  # failed or cancelled mid-protocol: never reuse
             if isinstance(exc, Exception):
@@ -282,7 +289,6 @@ class PgConnection:
         try:
             await self.flush()
             while True:
-                pg.consume_input()
                 while not pg.is_busy():
                     res = pg.get_result()
                     if res is None:
@@ -293,7 +299,7 @@ class PgConnection:
                         if pg.status == pq.ConnStatus.BAD:
                             raise ConnectionLost(_error_of(res).args[0])
                         error = error or _error_of(res)
-                await trio.lowlevel.wait_readable(pg.socket)
+                await self._await_input()
         except BaseException as exc:
             self.broken = True  # failed or cancelled mid-pipeline: never reuse
             if isinstance(exc, Exception) and not isinstance(exc, ConnectionLost):
@@ -321,8 +327,7 @@ class PgConnection:
                 raise ConnectionLost(pg.error_message.decode(errors="replace").strip()
                                      or "replication stream broken")
             try:
-                await trio.lowlevel.wait_readable(pg.socket)
-                pg.consume_input()
+                await self._await_input()
             except trio.ClosedResourceError:  # closed by another task (a watchdog)
                 self.broken = True
                 raise ConnectionLost("the connection was closed") from None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import select
+from typing import Any
+
 import pytest
 
 from pgcall.pg.conn import PgError, open_connection
@@ -31,3 +34,32 @@ async def test_a_batch_is_one_transaction_in_one_round_trip(db_dsn: str) -> None
         # The connection is usable after the failed batch, in and out of pipeline mode.
         await conn.execute_batch([(insert, ["c", "four"])])
         assert (await conn.execute("SELECT count(*) FROM chat_messages")).rows == [(3,)]
+
+
+class _ReadsWatched:
+    """The connection's libpq handle, recording for each ``consume_input`` whether the server
+    had sent anything by then (a read of a socket with nothing to read fails with EAGAIN)."""
+
+    def __init__(self, pgconn: Any) -> None:
+        self._pgconn = pgconn
+        self.readable: list[bool] = []
+
+    def consume_input(self) -> None:
+        poller = select.poll()
+        poller.register(self._pgconn.socket, select.POLLIN)
+        self.readable.append(bool(poller.poll(0)))
+        self._pgconn.consume_input()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pgconn, name)
+
+
+async def test_results_are_read_only_once_the_server_has_answered(db_dsn: str) -> None:
+    """A statement's results, and a batch's, are awaited before libpq reads the socket: read at
+    once, the server (here still asleep) has not answered, and the read is one for nothing."""
+    slow = "SELECT pg_sleep($1::float8)"
+    async with open_connection(db_dsn) as conn:
+        watched = conn.pgconn = _ReadsWatched(conn.pgconn)  # type: ignore[assignment]
+        await conn.execute(slow, [0.05])
+        await conn.execute_batch([(slow, [0.05]), (slow, [0.0])])
+        assert watched.readable and all(watched.readable)
