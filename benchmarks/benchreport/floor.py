@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import random
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import attrs
 import trio
 
+from pgcall.bench.client import stream_phase
 from pgcall.bench.stats import Latency
 from pgcall.pg.changes import LogicalMessage
 from pgcall.pg.conn import PgConnection
@@ -63,8 +63,6 @@ async def floor_writer(dsn: str, calls: int, duration_s: float) -> dict[str, int
     """The writer side of the floor, in its own process: per call, video at 15 fps and audio at
     20 fps in both directions, each frame one transaction on a pooled connection. Each carries,
     in a transactional logical message, the time the INSERT and the COMMIT were sent."""
-    rng = random.Random(calls)
-    phases = [rng.random() / VIDEO_FPS for _ in range(calls)]  # calls do not start in lockstep
     counts = {"sent": 0, "late": 0}
     pool = Pool(dsn, POOL_SIZE)
     start = trio.current_time() + 0.3
@@ -72,8 +70,10 @@ async def floor_writer(dsn: str, calls: int, duration_s: float) -> dict[str, int
     async def stream(call: int, direction: str, kind: str, fps: int) -> None:
         session = uuid.uuid4()
         ids = (f"floor-{call}-a", f"floor-{call}-b")[::1 if direction == "a>b" else -1]
+        # Each stream at its own phase, as the load generator's (``stream_phase``).
+        phase = stream_phase(call, "a" if direction == "a>b" else "b", kind, fps)
         for seq in itertools.count():
-            due = start + phases[call] + seq / fps
+            due = start + phase + seq / fps
             if due >= start + duration_s:
                 return
             if trio.current_time() - due > 0.002:

@@ -79,7 +79,7 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         f"at {AUDIO_FPS}/s in both directions, so N calls are {2 * (VIDEO_FPS + AUDIO_FPS)} x N "
         "frames/s. Latency is from the sender's write to the receiver's read of the WebSocket "
         "message, on one clock (both clients of a call live in the same process). Percentiles "
-        "are nearest-rank.", "",
+        "are nearest-rank. " + phases(p), "",
         f"A step **holds** when every planned video stream delivered at least {MIN_FPS:g} fps "
         f"and the video p99 is at most {MAX_P99_MS:g} ms. The sweep goes 1, 2, 5, 10, 15, 20, "
         "25, 30, 40, ... calls until a step does not hold, and runs one step more; **capacity** "
@@ -129,6 +129,17 @@ def between_steps(plan: dict[str, Any]) -> str:
             "each database it can see: steps of two servers alternate on one machine, and "
             "without this a step ran while the other server's database still vacuumed and "
             "wrote back the step before it.")
+
+
+def phases(plan: dict[str, Any]) -> str:
+    if not plan.get("stream_phases"):
+        return ("A call's four streams (video and audio, each way) were sent in step: their "
+                "frames fell due in the same instant.")
+    return ("Each of a call's four streams (video and audio, each way) starts at its own fixed "
+            "pseudo-random point of its first frame interval, as two people's cameras and "
+            "microphones are not in step (the floor's writer does the same); before "
+            "2026-11-30 they were sent in step, each frame beside three others, which added "
+            "their queueing behind each other to every latency measured.")
 
 
 def peer_method(doc: dict[str, Any]) -> list[str]:

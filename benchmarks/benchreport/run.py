@@ -62,7 +62,8 @@ class Report:
             "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
             # Every step is quiesced first (``step.quiesce``); the documents of earlier runs
             # have no such key: their steps only waited for their own server to settle.
-            "machine": machine(), "plan": {**attrs.asdict(plan), "quiesce": True},
+            "machine": machine(), "plan": {**attrs.asdict(plan), "quiesce": True,
+                                                   "stream_phases": True},
             "criteria": {"max_p99_ms": MAX_P99_MS, "min_fps": MIN_FPS},
             "postgres": {}, "peer": None, "floor": [], "steps": [],
         }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
@@ -86,6 +87,17 @@ class CallPlan:
     frame_bytes: int
     audio: bool
     record: bool = False  # both say hello (recording), the caller records the call
+
+
+def stream_phase(call: int, role: str, kind: str, rate: float) -> float:
+    """When a stream's first frame is due, in seconds after its call starts streaming: a fixed
+    pseudo-random point of its first frame interval, one per call, sender and kind. Two
+    people's cameras and microphones are not in step; a load generator whose four streams of
+    a call (and audio and video, every 200 ms) fired in the same instant sent each frame
+    beside three others, and measured their queueing behind each other at every stage as
+    latency (the video p50 at 10 calls fell from 6.6 to 3.4 ms on the same server when the
+    phases were spread)."""
+    return random.Random(f"{call} {role} {kind}").random() / rate
 
 
 def _noise(seq: int, size: int) -> bytes:
@@ -336,7 +348,8 @@ async def _stream(plan: CallPlan, a: Peer, b: Peer) -> None:
     async with trio.open_nursery() as nursery:
         for peer in (a, b):
             for kind, rate in kinds:
-                nursery.start_soon(_send_stream, peer, kind, rate, start, stop, plan)
+                phase = stream_phase(a.call, peer.role, kind, rate)
+                nursery.start_soon(_send_stream, peer, kind, rate, start + phase, stop, plan)
     # Frames still in flight get DRAIN_S to arrive; a lost frame never does.
     a.drain = b.drain = drain = _Drain(a.recorder, keys)
     drain.check()
