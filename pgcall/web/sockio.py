@@ -52,25 +52,27 @@ class SocketIO:
             await trio.lowlevel.checkpoint()
 
     async def _until_ready(self, ready: Callable[[trio.socket.SocketType], Awaitable[None]],
-                           call: Callable[[int, A], T], arg: A) -> T:
-        """``call(descriptor, arg)``, waiting for ``ready`` while it would block."""
+                           call: Callable[[int, A], T], arg: A, wait_first: bool = False) -> T:
+        """``call(descriptor, arg)``, waiting for ``ready`` while it would block, and before
+        trying when ``wait_first`` (the caller knows it would block)."""
         while True:
-            try:
-                return call(self._fd(), arg)
-            except BlockingIOError:
-                self._unyielded = 0
-                await ready(self._sock)
-            except OSError as exc:
-                raise _broken(exc) from None
+            if wait_first:
+                wait_first = False
+                self._fd()  # closed meanwhile: ClosedResourceError, as the call would raise
+            else:
+                try:
+                    return call(self._fd(), arg)
+                except BlockingIOError:
+                    pass
+                except OSError as exc:
+                    raise _broken(exc) from None
+            self._unyielded = 0
+            await ready(self._sock)
 
     async def receive_some(self, max_bytes: int) -> bytes:
         """Up to ``max_bytes``; ``b""`` at end of stream."""
-        if self._drained:
-            self._drained = False
-            self._fd()  # closed meanwhile: ClosedResourceError, as a read would raise
-            self._unyielded = 0
-            await trio.lowlevel.wait_readable(self._sock)
-        data = await self._until_ready(trio.lowlevel.wait_readable, os.read, max_bytes)
+        data = await self._until_ready(trio.lowlevel.wait_readable, os.read, max_bytes,
+                                       wait_first=self._drained)
         self._drained = 0 < len(data) < max_bytes
         await self._fair()
         return data
