@@ -16,6 +16,7 @@ from typing import Any
 
 import trio
 
+from .polling import poll_until
 from .wsclient import (
     audio_header,
     event,
@@ -30,7 +31,7 @@ from .wsclient import (
 )
 
 DEADLINE_S = 20.0
-STORE_WAIT_S, STORE_POLL_S = 4.0, 0.02
+STORE_WAIT_S = 4.0  # the reaper deletes a frame 5 s after it is written
 AUDIO_KEYS = ["session_id", "from", "seq", "sample_rate", "channels", "rms"]
 VIDEO_KEYS = ["session_id", "from", "seq", "width", "height"]
 AUDIO_ERR = "send_audio_frame"
@@ -47,20 +48,6 @@ def error(req_type: str, message: str) -> dict[str, str]:
 
 def replies(frames: list[Any]) -> list[Any]:
     return [f for f in frames if f.type in ("ack", "error")]
-
-
-async def rows_when(db: Any, want: int, count_sql: str, params: list[Any]) -> int:
-    """``count_sql``'s count once it reaches ``want``, or the last one seen after
-    ``STORE_WAIT_S``. The frame writer commits a frame a moment after the session accepts it,
-    and the reaper deletes it ``--retain`` (5 s) later, so the count is read as soon as the
-    frame is there rather than once at the end of a test (no event tells a reader by SQL)."""
-    count = 0
-    for _ in range(int(STORE_WAIT_S / STORE_POLL_S)):
-        count = (await db.execute(count_sql, params)).rows[0][0]
-        if count >= want:
-            break
-        await trio.sleep(STORE_POLL_S)
-    return count
 
 
 async def test_audio_reaches_only_the_peer(server: str, db: Any) -> None:
@@ -237,8 +224,17 @@ async def test_ai_user_and_transcripts(server: str, db: Any) -> None:
                                  state="Active"))
             # The caller's audio is accepted (stored for the worker to read)...
             await a.send_media("audio", audio_header(session_id, ai, 0), b"\0" * 1600)
-            stored = await rows_when(db, 1, "SELECT count(*) FROM audio_frames "
-                                     "WHERE from_id = $1 AND to_id = $2", [a.identity, ai])
+            # The writer commits it a moment after the session accepts it: the count is read
+            # as soon as the row is there, not once at the end of the test (and the reaper).
+            stored: list[int] = []
+
+            async def audio_stored() -> bool:
+                stored.append((await db.execute(
+                    "SELECT count(*) FROM audio_frames WHERE from_id = $1 AND to_id = $2",
+                    [a.identity, ai])).rows[0][0])
+                return stored[-1] >= 1
+
+            await poll_until(audio_stored, STORE_WAIT_S)
             # ...and the worker's audio, inserted by SQL, reaches the caller.
             await db.execute(
                 "INSERT INTO audio_frames (session_id, from_id, to_id, seq, sample_rate, "
@@ -266,4 +262,4 @@ async def test_ai_user_and_transcripts(server: str, db: Any) -> None:
                 await client.expect(event("delete", "ai_transcripts", id=tid))
             (seen_a,) = await fence(db, a)
     assert not [f for f in seen_a if reply_to(AUDIO_ERR)(f)]
-    assert stored == 1
+    assert stored[-1] == 1

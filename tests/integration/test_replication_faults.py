@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,10 +26,11 @@ from pgcall.pg.migrate import migrate
 from pgcall.relay.replication import PostgresSource, ReplicationStatus, run_replication
 from tests.conftest import ServerThread, with_dbname
 
+from .polling import poll_until
+
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 10.0
 RESUME_LIMIT_S = 2.0  # the acceptance bound for resuming after a lost walsender
-POLL_S = 0.05
 
 
 class RecordingHub:
@@ -79,15 +80,6 @@ class RecordingHub:
 
 async def no_slots(conn: PgConnection) -> bool:
     return await slot_names(conn) == []
-
-
-async def poll_until(check: Callable[[], Awaitable[bool]], deadline: float) -> None:
-    """The server tells no one when it drops a slot: ask it until it has, under a deadline."""
-    with trio.fail_after(deadline):
-        while True:
-            if await check():
-                return
-            await trio.sleep(POLL_S)
 
 
 @pytest.fixture
