@@ -21,7 +21,9 @@ Connections: each shard keeps one connection of its own (``Pool.open``, made aga
 after a failure) instead of borrowing one from the pool per batch: a lease cost a semaphore, a
 cancel scope with its deadline and an async generator for every batch, a tenth of the write
 path. The lease's deadline becomes a watchdog (``run``): a batch unanswered for the pool's
-lease timeout closes its connection, and its frames fail as a lost connection's do.
+lease timeout closes its connection, and its frames fail as a lost connection's do. What
+the pool does for its idle connections, a shard does for its own: one idle for a while is
+checked for a close by the server before a batch goes on it (``_write``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import attrs
 import trio
 
 from ..pg.conn import PgConnection, PgError
-from ..pg.pool import Pool
+from ..pg.pool import IDLE_CHECK_S, Pool
 from ..wire.protocol import Media
 from ..wire.rooms import RoomMedia
 from . import mediamsg
@@ -125,6 +127,7 @@ class _Shard:
     wake: trio.Event = attrs.Factory(trio.Event)
     conn: PgConnection | None = None
     writing_since: float | None = None  # when the batch in flight was sent
+    idle_since: float = 0.0  # when the last batch was answered
 
 
 class FrameWriter:
@@ -212,16 +215,25 @@ class FrameWriter:
         statements = [statement(item.media, item.from_id, self.media_path, item.route)
                       for item in batch]
         conn = shard.conn
+        now = trio.current_time()
+        # A connection idle for a while may have been closed by the server (a restart,
+        # pg_terminate_backend, idle_session_timeout) without anyone noticing: checked as the
+        # pool checks its idle ones, so that the batch goes on a new connection instead of
+        # failing. Not after a short pause: the hot path would pay a system call per batch.
+        if conn is not None and now - shard.idle_since > IDLE_CHECK_S \
+                and conn.closed_while_idle():
+            conn.broken = True
         if conn is None or conn.broken:
             if conn is not None:
                 conn.close()
             shard.conn = None  # until a new one is open
             conn = shard.conn = await self.pool.open()
-        shard.writing_since = trio.current_time()
+        shard.writing_since = now
         try:
             await conn.execute_batch(statements)
         finally:
             shard.writing_since = None
+            shard.idle_since = trio.current_time()
 
     def statistics(self) -> dict[str, int]:
         return {"written": self.written, "batches": self.batches, "dropped": self.dropped,
