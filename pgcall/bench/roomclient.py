@@ -4,7 +4,8 @@ Owns: the room flow of docs/protocol-rooms.md (connect, the creator's ``create_r
 others' ``join_room``, a chat message as a fence that proves every member has its latest
 ``room_layers``, ``leave_room`` at the end), and what each member sends: video by the layers
 it is told (the full layer at the full rate, the thumbnail on every second tick), audio only
-during its speaking turn (silence suppressed otherwise), each frame on a fixed schedule. Does
+during its speaking turn (silence suppressed otherwise), each frame on a fixed schedule, each
+member's streams at their own phase (``member_phase``). Does
 not own: reading what the server sends (``roommember``), the arithmetic (``roomstats``), the
 report (``roomreport``) or processes (``roomrunner``).
 
@@ -33,6 +34,7 @@ from .client import (
     audio_payload,
     describe_ws_error,
     open_ws,
+    stream_phase,
 )
 from .roommember import Member, Room, RoomPlan, member_url, room_frame
 from .roomreport import RoomRecorder
@@ -43,14 +45,24 @@ THUMB_SIZE = {"width": 160, "height": 90}
 SPEECH = {"sample_rate": 16000, "channels": 1, "rms": 0.3}
 
 
+def member_phase(m: Member, kind: str, rate: float) -> float:
+    """How far into each of its slots a member's stream sends (``stream_phase``, as a call's
+    streams): members' cameras and microphones are not in step. The slots, and so the
+    speaker's turns and the windows rates are counted in, stay on the room's one clock."""
+    return stream_phase(m.room.index, f"member {m.index}", kind, rate)
+
+
 async def _send_video(m: Member, plan: RoomPlan, start: float, start_ns: int,
                       stop: float) -> None:
-    """Tick n is due at start + n/fps (a late tick does not shift the later ones): the full
-    layer on every tick while told ``full``, the thumbnail on even ticks while told
-    ``thumb``. Each layer numbers its own frames."""
+    """Tick n falls in the slot start + n/fps and is sent at the member's phase into it (a
+    late tick does not shift the later ones): the full layer on every tick while told
+    ``full``, the thumbnail on even ticks while told ``thumb``. Each layer numbers its own
+    frames, and each frame carries its slot, by which rates are counted."""
+    phase = member_phase(m, "video", plan.fps)
     seqs = {"full": 0, "thumb": 0}
     tick = 0
-    while (due := start + tick / plan.fps) < stop:
+    while (slot := start + tick / plan.fps) < stop:
+        due = slot + phase
         late = trio.current_time() - due > LATE_TOLERANCE_S
         if not late:
             await trio.sleep_until(due)
@@ -72,13 +84,16 @@ async def _send_video(m: Member, plan: RoomPlan, start: float, start_ns: int,
 
 
 async def _send_audio(m: Member, plan: RoomPlan, start: float, stop: float) -> None:
-    """Slot n (due at start + n/AUDIO_FPS) carries a frame only in this member's turns."""
+    """Slot n (start + n/AUDIO_FPS, sent at the member's phase into it) carries a frame only
+    in this member's turns."""
+    phase = member_phase(m, "audio", AUDIO_FPS)
     seq = 0
     for slot in itertools.count():
-        if (due := start + slot / AUDIO_FPS) >= stop:
+        if (at := start + slot / AUDIO_FPS) >= stop:
             return
         if speaker_at(slot / AUDIO_FPS, plan.turn_s, plan.room_size) != m.index:
             continue
+        due = at + phase
         late = trio.current_time() - due > LATE_TOLERANCE_S
         if not late:
             await trio.sleep_until(due)

@@ -31,7 +31,8 @@ def bench_media() -> dict[str, Any]:
     d = vars(build_bench_parser().parse_args([]))
     return {"video_fps": d["fps"], "frame_bytes": d["frame_bytes"], "audio_fps": AUDIO_FPS,
             "audio_bytes": AUDIO_BYTES, "thumb_bytes": d["thumb_bytes"], "turn_s": d["turn"],
-            "settle_s": d["settle"], "small_room": SMALL_ROOM}
+            "settle_s": d["settle"], "small_room": SMALL_ROOM,
+            "stream_phases": True}  # each stream at its own phase (``bench.client.stream_phase``)
 
 
 class ScaleDoc:

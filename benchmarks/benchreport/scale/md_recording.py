@@ -20,6 +20,7 @@ from .mdcommon import (
     mb,
     measured,
     media,
+    phasing,
     serve_command,
 )
 
@@ -47,7 +48,8 @@ def how(section: Section, steps: list[Step]) -> list[str]:
         "streams; the reaper moves recorded frames into `recorded_frames` once they are older "
         "than `--retain`. **Storage does not accumulate across rounds**: after each recorded "
         "step, once the reaper has moved its frames, the script deletes every recording (its "
-        "frames go with it) and runs `VACUUM recorded_frames`; pgcall is not restarted.", "",
+        "frames go with it) and runs `VACUUM recorded_frames`; pgcall is not restarted. "
+        + phasing(section), "",
         "CPU is utime + stime from `/proc` of pgcall's process tree and of the whole "
         "PostgreSQL cluster, from just before the bench starts until the reaper has emptied "
         "the frame tables after it (moving the frames with recording on, deleting them "

@@ -18,6 +18,7 @@ from .mdcommon import (
     mb,
     measured,
     media,
+    phasing,
     serve_command,
 )
 
@@ -37,7 +38,8 @@ def how(section: Section, steps: list[Step]) -> list[str]:
         "share of the database's egress), `pgcall_frames_written_total` (media frames it wrote "
         "to PostgreSQL) and `pgcall_frames_in_total` (media frames it read from its "
         "replication stream). CPU is utime + stime from `/proc` of each relay's process tree "
-        "and of the whole PostgreSQL cluster, in % of one core over the bench.", "",
+        "and of the whole PostgreSQL cluster, in % of one core over the bench. "
+        + phasing(section), "",
         "**Every relay every frame** is what the walsenders would send if each relay received "
         "every frame written: R x frames written x the measured bytes per frame read. The "
         "point to check: the database's egress follows the receivers (frames read by the "

@@ -18,6 +18,7 @@ from .mdcommon import (
     holds,
     latency,
     measured,
+    phasing,
     serve_command,
 )
 
@@ -34,7 +35,8 @@ def how(section: Section) -> list[str]:
         f"{m['frame_bytes']}-byte video frames at {m['video_fps']:g} fps and audio; in rooms "
         f"of more than {m['small_room']} the others send {m['thumb_bytes']}-byte thumbnails, "
         f"in rooms of {m['small_room']} or fewer everyone's full layer goes to everyone. "
-        "Before each step the script waits for the reaper to empty the frame tables. "
+        f"{phasing(section)} Before each step the script waits for the reaper to empty the "
+        "frame tables. "
         + CPU_NOTE, "",
         f"A step **holds** when every room streamed, the speaker's full layer reached every "
         f"receiver at {c['min_fps']:g} fps or more in every measured turn, the others at "

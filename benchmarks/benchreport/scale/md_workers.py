@@ -19,6 +19,7 @@ from .mdcommon import (
     latency,
     measured,
     media,
+    phasing,
     serve_command,
 )
 
@@ -34,7 +35,8 @@ def how(section: Section, steps: list[Step]) -> list[str]:
         f"configuration measured runs; each step {bench_command(steps[0], {'--calls': 'N'})} "
         f"({media(section)} in both directions of each call), {walk}, the two configurations' "
         "steps interleaved (W = 1 at N calls, W = 2 at N, then the next N). pgcall's CPU is its "
-        "whole process tree, the parent and its workers. " + CPU_NOTE, "",
+        "whole process tree, the parent and its workers. " + phasing(section) + " "
+        + CPU_NOTE, "",
         f"A step **holds** with every video stream at {c['min_fps']:g} fps or more and video "
         f"p99 at most {c['max_p99_ms']:g} ms; **capacity** is the largest N that held.", ""]
 

@@ -65,6 +65,16 @@ def media(section: Section) -> str:
             f"frames of {m['audio_bytes']} bytes at {m['audio_fps']}/s")
 
 
+def phasing(section: Section) -> str:
+    """How the bench's streams were timed against each other in this section's run."""
+    if section["media"].get("stream_phases"):
+        return ("Each stream is sent at its own fixed pseudo-random point of its frame "
+                "interval, as people's cameras and microphones are not in step.")
+    return ("The load generator of this run (before 2026-11-30) sent the streams of a call or "
+            "a room in step, every frame due in the same instant as the others': its "
+            "latencies include their queueing behind each other.")
+
+
 def bench(step: Step) -> dict[str, Any]:
     return step.get("bench") or {}
 
