@@ -86,8 +86,14 @@ class Sampler:
         t = trio.current_time() - t0
         ticks = read_ticks(self.roots)
         rss = rss_kib(self.roots[self.rss_of][0]) if self.rss_of else None
-        lsn = None if self.wal is None else (await self.wal.execute(
-            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).rows[0][0]
+        lsn = None
+        if self.wal is not None:
+            # Shielded: a step ends by cancelling its sampler, and a query cancelled halfway
+            # leaves the connection broken (``PgConnection``), for every later step that uses
+            # the same monitor connection.
+            with trio.CancelScope(shield=True):
+                lsn = (await self.wal.execute(
+                    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint")).rows[0][0]
         self.samples.append({"t": round(t, 3), "ticks": ticks, "rss_kib": rss, "wal": lsn})
 
     async def run(self, t0: float) -> None:
