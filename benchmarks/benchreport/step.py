@@ -16,12 +16,12 @@ import json
 import resource
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import trio
 
-from pgcall.pg.conn import PgError
+from pgcall.pg.conn import ConnectionLost, PgError
 
 from .cluster import child_env, read_all, stop_process
 from .figures import fmt, server_of
@@ -38,11 +38,24 @@ from .settings import (
 )
 
 
+@contextlib.contextmanager
+def refused_is_skipped() -> Iterator[None]:
+    """A statement the server refused (no such tables, a role that may not VACUUM) is skipped;
+    a lost connection is not: every later step of the run needs it, and would fail without
+    saying why."""
+    try:
+        yield
+    except ConnectionLost:
+        raise
+    except PgError:
+        pass
+
+
 async def settle(server: Server) -> None:
     """Wait (bounded) until the server's reaper has deleted the previous step's frames; a
     server whose tables the report cannot see gets a fixed pause instead."""
     if server.monitor is not None:
-        with contextlib.suppress(PgError):  # no such tables: pause as for an unseen server
+        with refused_is_skipped():  # no such tables: pause as for an unseen server
             for _ in range(int(SETTLE_TIMEOUT_S / SAMPLE_INTERVAL_S)):
                 left = (await server.monitor.execute(
                     "SELECT (SELECT count(*) FROM video_frames) + "
@@ -66,9 +79,9 @@ async def quiesce(servers: Iterable[Server]) -> None:
     for server in servers:
         if server.monitor is not None:
             # A database whose role may not VACUUM or CHECKPOINT is left as it is.
-            with contextlib.suppress(PgError):
+            with refused_is_skipped():
                 await server.monitor.simple("VACUUM video_frames, audio_frames")
-            with contextlib.suppress(PgError):
+            with refused_is_skipped():
                 await server.monitor.simple("CHECKPOINT")
 
 

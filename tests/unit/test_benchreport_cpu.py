@@ -1,15 +1,9 @@
 """The report's CPU accounting: ``/proc`` text to ticks, process trees, the postmaster's pid,
-CPU per relayed frame, the sampled windows without a WAL connection, and the sampler's WAL
-query surviving the end of a step."""
+CPU per relayed frame, and the sampled windows without a WAL connection."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
 import pytest
-import trio
-import trio.testing
 from benchreport.proc import (
     cpu_seconds,
     is_postgres,
@@ -18,7 +12,7 @@ from benchreport.proc import (
     postmaster_pid,
     tree_ticks,
 )
-from benchreport.sampling import CLK_TCK, Sampler, summarize_samples
+from benchreport.sampling import CLK_TCK, summarize_samples
 
 
 def stat_line(pid: int, comm: str, ppid: int, utime: int, stime: int, cutime: int = 0,
@@ -142,31 +136,3 @@ def test_a_window_with_wal_readings_has_the_wal_rate() -> None:
     assert out["wal_bytes_per_s"] == 2000
     assert (out["rss_mib_max"], out["rss_mib_end"]) == (4.0, 4.0)
 
-
-# --- the sampler's WAL query -----------------------------------------------------------------
-
-
-class _SlowMonitor:
-    """A monitor connection whose query takes 0.2 s; records the queries that finished."""
-
-    def __init__(self) -> None:
-        self.finished = 0
-
-    async def execute(self, sql: str) -> Any:
-        await trio.sleep(0.2)
-        self.finished += 1
-        return SimpleNamespace(rows=[(1000 * self.finished,)])
-
-
-async def test_a_step_ending_mid_query_lets_the_query_finish(
-        autojump_clock: trio.testing.MockClock) -> None:
-    """A step ends by cancelling its sampler; a query cancelled halfway would leave the
-    report's monitor connection broken for every later step."""
-    monitor = _SlowMonitor()
-    sampler = Sampler({}, monitor)  # type: ignore[arg-type]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(sampler.run, trio.current_time())
-        await trio.sleep(0.1)  # inside the first query
-        nursery.cancel_scope.cancel()
-    assert monitor.finished == 1
-    assert [s["wal"] for s in sampler.samples] == [1000]
