@@ -39,7 +39,7 @@ import attrs
 import trio
 
 from ..pg.conn import PgConnection, PgError
-from ..pg.pool import IDLE_CHECK_S, Pool
+from ..pg.pool import Pool, gone_while_idle
 from ..wire.protocol import Media
 from ..wire.rooms import RoomMedia
 from . import mediamsg
@@ -127,7 +127,7 @@ class _Shard:
     wake: trio.Event = attrs.Factory(trio.Event)
     conn: PgConnection | None = None
     writing_since: float | None = None  # when the batch in flight was sent
-    idle_since: float = 0.0  # when the last batch was answered
+    last_sent: float = 0.0  # when the last batch was sent: idle since about then
 
 
 class FrameWriter:
@@ -216,24 +216,20 @@ class FrameWriter:
                       for item in batch]
         conn = shard.conn
         now = trio.current_time()
-        # A connection idle for a while may have been closed by the server (a restart,
-        # pg_terminate_backend, idle_session_timeout) without anyone noticing: checked as the
-        # pool checks its idle ones, so that the batch goes on a new connection instead of
-        # failing. Not after a short pause: the hot path would pay a system call per batch.
-        if conn is not None and now - shard.idle_since > IDLE_CHECK_S \
-                and conn.closed_while_idle():
+        # Checked as the pool checks its idle connections, so that a batch after a pause goes
+        # on a new connection instead of failing on one the server closed meanwhile.
+        if conn is not None and gone_while_idle(conn, shard.last_sent, now):
             conn.broken = True
         if conn is None or conn.broken:
             if conn is not None:
                 conn.close()
             shard.conn = None  # until a new one is open
             conn = shard.conn = await self.pool.open()
-        shard.writing_since = now
+        shard.writing_since = shard.last_sent = now
         try:
             await conn.execute_batch(statements)
         finally:
             shard.writing_since = None
-            shard.idle_since = trio.current_time()
 
     def statistics(self) -> dict[str, int]:
         return {"written": self.written, "batches": self.batches, "dropped": self.dropped,

@@ -26,6 +26,14 @@ LEASE_TIMEOUT_S = 5.0
 IDLE_CHECK_S = 0.5
 
 
+def gone_while_idle(conn: PgConnection, idle_since: float, now: float) -> bool:
+    """True if ``conn``, idle since ``idle_since`` (trio's clock, as ``now``), was closed by
+    the server meanwhile (a restart, ``pg_terminate_backend``, ``idle_session_timeout``). A
+    connection back from its last statement a moment ago is not worth a poll: the hot path
+    (frame batches) would pay a system call per batch for nothing."""
+    return now - idle_since > IDLE_CHECK_S and conn.closed_while_idle()
+
+
 class Pool:
     def __init__(self, dsn: str, size: int = 8, *, setup_sql: str | None = None,
                  lease_timeout_s: float = LEASE_TIMEOUT_S) -> None:
@@ -49,9 +57,7 @@ class Pool:
             conn = None
             while self._idle and conn is None:
                 conn, idle_since = self._idle.pop()
-                # A connection back from its last statement a moment ago is not worth a poll:
-                # the hot path (frame batches) would pay a system call per batch for nothing.
-                if trio.current_time() - idle_since > IDLE_CHECK_S and conn.closed_while_idle():
+                if gone_while_idle(conn, idle_since, trio.current_time()):
                     conn.close()
                     conn = None
             if conn is None:

@@ -135,4 +135,3 @@ def test_a_window_with_wal_readings_has_the_wal_rate() -> None:
     out = summarize_samples(samples, 0.0, 2.0)
     assert out["wal_bytes_per_s"] == 2000
     assert (out["rss_mib_max"], out["rss_mib_end"]) == (4.0, 4.0)
-
