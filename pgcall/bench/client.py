@@ -24,24 +24,18 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import (
+
+from ..wire.encode import encode_control, encode_media
+from .stats import Recorder, StreamKey
+from .wsclient import (
+    ClientWebSocket,
     ConnectionClosed,
     ConnectionRejected,
     ConnectionTimeout,
     DisconnectionTimeout,
     HandshakeError,
-    WebSocketConnection,
-    open_websocket_url,
 )
-
-from ..web import masking
-from ..wire.encode import encode_control, encode_media
-from .stats import Recorder, StreamKey
-
-# The load generator masks every frame it sends (RFC 6455 §5.3): in C, as pgcall unmasks, not
-# with wsproto's pure-Python masker (about 70 µs a video frame). The bench shares the machine
-# with the server it measures; what it spends on itself is taken from both servers alike.
-masking.install()
+from .wsclient import open_ws as _open_ws
 
 AUDIO_FPS = 20  # 50 ms frames of 16 kHz mono PCM16LE, the demo's audio (protocol.md intro)
 AUDIO_BYTES = 1600
@@ -120,7 +114,7 @@ def read_stamp(kind: str, payload: bytes | memoryview) -> int:
     return int.from_bytes(payload[at:at + 8], "big")
 
 
-def decode_server_message(data: bytes) -> tuple[str, dict[str, Any], memoryview]:
+def decode_server_message(data: bytes | bytearray) -> tuple[str, dict[str, Any], memoryview]:
     """(``control``/``audio``/``video``, JSON object, payload) of one server message (§2).
 
     Raises ValueError for anything that is not a well-formed pg-relay message.
@@ -146,7 +140,7 @@ class BenchSocket:
     """What a call's client and a room's member share: sends that notice a closed socket, and
     a close we did not ask for recorded once, whichever task noticed it first."""
 
-    ws: WebSocketConnection
+    ws: ClientWebSocket
     closing: bool
     _closed: bool
 
@@ -173,7 +167,7 @@ class BenchSocket:
 class Peer(BenchSocket):
     """One client of a call: reads everything the server sends and records it."""
 
-    def __init__(self, ws: WebSocketConnection, recorder: Recorder, call: int, role: str) -> None:
+    def __init__(self, ws: ClientWebSocket, recorder: Recorder, call: int, role: str) -> None:
         self.ws, self.recorder, self.call, self.role = ws, recorder, call, role
         self.identity: str | None = None
         self.peer_identity: str | None = None
@@ -368,11 +362,10 @@ class _Drain:
             self.done.set()
 
 
-def open_ws(url: str) -> AbstractAsyncContextManager[WebSocketConnection]:
+def open_ws(url: str) -> AbstractAsyncContextManager[ClientWebSocket]:
     """A client WebSocket with the bench's limits and timeouts."""
-    return open_websocket_url(url, message_queue_size=64, max_message_size=4 << 20,
-                              connect_timeout=SETUP_TIMEOUT_S, disconnect_timeout=5,
-                              receive_buffer_size=1 << 16)
+    return _open_ws(url, connect_timeout=SETUP_TIMEOUT_S, disconnect_timeout=5,
+                    max_message=4 << 20)
 
 
 async def run_call(plan: CallPlan, call: int, start_at: float, recorder: Recorder) -> None:

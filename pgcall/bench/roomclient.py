@@ -22,7 +22,6 @@ import itertools
 import time
 
 import trio
-from trio_websocket import HandshakeError
 
 from ..wire.encode import encode_media
 from .client import (
@@ -39,6 +38,7 @@ from .client import (
 from .roommember import Member, Room, RoomPlan, member_url, room_frame
 from .roomreport import RoomRecorder
 from .roomstats import analyze, rotation, speaker_at
+from .wsclient import HandshakeError
 
 FULL_SIZE = {"width": 640, "height": 360}
 THUMB_SIZE = {"width": 160, "height": 90}

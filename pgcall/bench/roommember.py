@@ -17,7 +17,6 @@ from typing import Any
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from ..wire.encode import encode_control
 from .client import (
@@ -31,6 +30,7 @@ from .client import (
 )
 from .roomreport import RoomRecorder
 from .roomstats import RoomLog
+from .wsclient import ClientWebSocket, ConnectionClosed
 
 
 @attrs.frozen
@@ -71,7 +71,7 @@ def read_due(payload: bytes | memoryview) -> int:
 class Member(BenchSocket):
     """One member: reads everything the server sends, records it, obeys ``room_layers``."""
 
-    def __init__(self, ws: WebSocketConnection, room: Room, index: int) -> None:
+    def __init__(self, ws: ClientWebSocket, room: Room, index: int) -> None:
         self.ws, self.room, self.index = ws, room, index
         self.identity: str | None = None
         self.ready = trio.Event()  # identity and every snapshot table received
