@@ -72,6 +72,34 @@ def added_latency(doc: dict[str, Any], calls: int) -> float | None:
     return None if p50 is None or base is None else p50 - base
 
 
+def latency_rounds(doc: dict[str, Any], calls: int) -> list[dict[str, Any]]:
+    """Each measurement of the floor and the servers at ``calls``: the sweep's (round 1), then
+    the repeated rounds; each ``{"round", "floor", PGCALL: step, PEER: step}`` (a server
+    missing where not measured)."""
+    out = []
+    floor = floor_at(doc, calls)
+    if floor is not None:
+        first = {"round": 1, "floor": floor, PGCALL: step_at(doc, "table", calls),
+                 PEER: step_at(doc, "table", calls, PEER)}
+        out.append({k: v for k, v in first.items() if v is not None})
+    for r in doc.get("latency_rounds", []):
+        if r["calls"] == calls:
+            out.append({"round": r["round"], "floor": r["floor"],
+                        **{server_of(s): s for s in r["steps"]}})
+    return out
+
+
+def added_in_round(r: dict[str, Any]) -> float | None:
+    """pgcall's video p50 over the floor's COMMIT -> decoded p50 in one round."""
+    p50 = video(r.get(PGCALL), "p50")
+    return None if p50 is None else p50 - r["floor"]["commit_to_decoded_ms"]["video"]["p50"]
+
+
+def added_latency_rounds(doc: dict[str, Any], calls: int) -> list[float]:
+    """pgcall's added latency at ``calls`` in every round that measured it."""
+    return [a for a in map(added_in_round, latency_rounds(doc, calls)) if a is not None]
+
+
 def cpu(step: dict[str, Any], name: str) -> float | None:
     """% of one core of ``name`` (``postgres``, ``bench``, or the server: ``server``)."""
     if name == "server":

@@ -79,7 +79,7 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         f"at {AUDIO_FPS}/s in both directions, so N calls are {2 * (VIDEO_FPS + AUDIO_FPS)} x N "
         "frames/s. Latency is from the sender's write to the receiver's read of the WebSocket "
         "message, on one clock (both clients of a call live in the same process). Percentiles "
-        "are nearest-rank. " + phases(p), "",
+        "are nearest-rank. " + phases(p) + " " + bench_client(p), "",
         f"A step **holds** when every planned video stream delivered at least {MIN_FPS:g} fps "
         f"and the video p99 is at most {MAX_P99_MS:g} ms. The sweep goes 1, 2, 5, 10, 15, 20, "
         "25, 30, 40, ... calls until a step does not hold, and runs one step more; **capacity** "
@@ -140,6 +140,18 @@ def phases(plan: dict[str, Any]) -> str:
             "microphones are not in step (the floor's writer does the same); before "
             "2026-11-30 they were sent in step, each frame beside three others, which added "
             "their queueing behind each other to every latency measured.")
+
+
+def bench_client(plan: dict[str, Any]) -> str:
+    if plan.get("bench_client") != "own":
+        return ("The load generator's clients used trio-websocket (a reader task per socket "
+                "handing each message to the receiving task through a channel).")
+    return ("The load generator's clients use its own WebSocket client (wsproto on the "
+            "socket: the receiving task reads its messages itself, and a write the kernel "
+            "takes at once makes no task switch); until 2026-11-30 they used "
+            "trio-websocket, with which the generator spent more CPU per frame than the relay "
+            "it measured and added its own turns to every latency (`docs/performance.md`, "
+            "\"The load generator's own share\").")
 
 
 def peer_method(doc: dict[str, Any]) -> list[str]:

@@ -62,10 +62,13 @@ class Report:
             "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
             # Every step is quiesced first (``step.quiesce``); the documents of earlier runs
             # have no such key: their steps only waited for their own server to settle.
+            # ``bench_client``: the load generator's own WebSocket client (``bench/wsclient``);
+            # earlier documents were measured with trio-websocket's.
             "machine": machine(), "plan": {**attrs.asdict(plan), "quiesce": True,
-                                                   "stream_phases": True},
+                                                   "stream_phases": True, "bench_client": "own"},
             "criteria": {"max_p99_ms": MAX_P99_MS, "min_fps": MIN_FPS},
             "postgres": {}, "peer": None, "floor": [], "steps": [],
+            "latency_rounds": [],  # the repeated rounds at ``plan.latency_calls``
         }
 
     def save(self) -> None:
@@ -115,11 +118,13 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
         pgcall = Server(PGCALL, PGCALL, f"ws://{HOST}:{port}", proc.pid, monitor, postmaster)
         servers = {PGCALL: pgcall, **({PEER: peer} if peer is not None else {})}
 
-        async def step(server: Server, calls: int, role: str) -> dict[str, Any]:
+        async def step(server: Server, calls: int, role: str,
+                       record: bool = True) -> dict[str, Any]:
             await quiesce(servers.values())
             result = await run_step(server, calls, media_path, plan, role)
-            report.doc["steps"].append(result)
-            report.save()
+            if record:
+                report.doc["steps"].append(result)
+                report.save()
             log("  " + step_line(result))
             return result
 
@@ -135,3 +140,16 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
         for calls in plan.compare_calls:
             if calls not in states[PGCALL].done:  # the sweep broke before it: for comparison
                 await step(pgcall, calls, "compare")
+        for n in range(2, plan.latency_rounds + 1):
+            # Again at the latency target's rate: the floor, then each server, in turn.
+            calls = plan.latency_calls
+            await quiesce(servers.values())
+            floor = await measure_floor(cluster, monitor, calls, plan)
+            await truncate_floor(cluster)
+            log(f"  round {n}: floor {calls} calls: COMMIT -> decoded p50 "
+                f"{fmt(floor['commit_to_decoded_ms']['video']['p50'], 2)} ms")
+            rounds = report.doc["latency_rounds"]
+            rounds.append({"round": n, "calls": calls, "floor": floor, "steps": []})
+            for server in servers.values():
+                rounds[-1]["steps"].append(await step(server, calls, "latency", record=False))
+                report.save()

@@ -40,10 +40,16 @@ class Plan:
     floor_calls: tuple[int, ...]
     compare_calls: tuple[int, ...]
     fixed_sweep: tuple[int, ...] | None  # None: sweep until a step breaks, then one more
+    # The latency over the floor at ``latency_calls`` is measured this many times in all: the
+    # sweep's step and floor, then rounds of floor, pgcall and peer at that rate. One step's
+    # median moved by more than a millisecond between identical runs on this machine; the
+    # verdict takes the median of the rounds (``figures.added_latency_rounds``).
+    latency_calls: int = 10
+    latency_rounds: int = 1
 
 
-FULL = Plan(False, 15.0, 2.0, 2, (1, 10), (1, 10, 20), None)
-QUICK = Plan(True, 5.0, 0.5, 2, (1, 2), (1, 2), (1, 2))
+FULL = Plan(False, 15.0, 2.0, 2, (1, 10), (1, 10, 20), None, 10, 3)
+QUICK = Plan(True, 5.0, 0.5, 2, (1, 2), (1, 2), (1, 2), 2, 1)
 
 
 def sweep_calls() -> Iterator[int]:
