@@ -18,6 +18,7 @@ from .figures import (
     added_latency,
     capacity,
     cpu,
+    cpu_per_frame,
     cpu_total,
     fmt,
     label,
@@ -63,9 +64,11 @@ def rounds_section(doc: dict[str, Any]) -> list[str]:
         return []
     peer = label(doc, PEER) if peer_of(doc) else None
     head = ["round", "floor video COMMIT->decoded p50", "pgcall video p50", "pgcall added",
-            *([f"{peer} video p50"] if peer else [])]
+            "pgcall CPU per frame µs", "steal %", *([f"{peer} video p50"] if peer else [])]
     rows = [[str(r["round"]), fmt(r["floor"]["commit_to_decoded_ms"]["video"]["p50"], 2),
              fmt(video(r.get(PGCALL), "p50")), fmt(added_in_round(r)),
+             fmt(cpu_per_frame(r.get(PGCALL), "server"), 0),
+             fmt(None if r.get(PGCALL) is None else cpu(r[PGCALL], "steal"), 0),
              *([fmt(video(r.get(PEER), "p50"))] if peer else [])] for r in rounds]
     return [f"### At {calls} calls, {len(rounds)} rounds", "",
             "Round 1 is the sweep's step and the floor measured before it; each further "
@@ -73,7 +76,8 @@ def rounds_section(doc: dict[str, Any]) -> list[str]:
             f"{'the peer, ' if peer else ''}each step settled first as in the sweep. A "
             "single step's median moved by more than a millisecond between identical runs "
             "on this machine, so the target on the added latency is judged on the median of "
-            "the rounds.", "",
+            "the rounds. \"steal\" is CPU the virtual machine's host took while pgcall's step "
+            "ran (`/proc/stat`), in % of one core.", "",
             *md_table(head, rows)]
 
 

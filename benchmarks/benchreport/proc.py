@@ -1,6 +1,7 @@
 """CPU accounting from the text of ``/proc``: pure functions, nothing here opens a file.
 
-Owns: parsing ``/proc/PID/stat`` (parent, own and reaped children's CPU ticks), summing a
+Owns: parsing ``/proc/PID/stat`` (parent, own and reaped children's CPU ticks) and the
+machine's steal time in ``/proc/stat``, summing a
 process tree, the postmaster's pid from ``postmaster.pid``, whether a ``comm`` is PostgreSQL's,
 and turning CPU ticks taken before and after a step into seconds and microseconds per relayed
 frame. Does not own: reading ``/proc`` or sampling it over time (``sampling``), or which
@@ -23,6 +24,16 @@ def parse_stat(text: bytes) -> Stat:
     fields = text[text.rindex(b")") + 2:].split()
     ppid, utime, stime, cutime, cstime = (int(fields[i]) for i in (1, 11, 12, 13, 14))
     return ppid, utime + stime, cutime + cstime
+
+
+def steal_ticks(proc_stat: str) -> int | None:
+    """The machine's steal ticks so far, from the ``cpu`` line of ``/proc/stat`` (its eighth
+    number): time a virtual CPU was ready to run and the hypervisor ran something else. None
+    where the kernel does not count it."""
+    first = proc_stat.split("\n", 1)[0].split()
+    if not first or first[0] != "cpu" or len(first) < 9:
+        return None
+    return int(first[8])
 
 
 def tree_ticks(table: dict[int, Stat], root: int) -> int | None:

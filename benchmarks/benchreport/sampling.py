@@ -18,7 +18,7 @@ import trio
 
 from pgcall.pg.conn import PgConnection
 
-from .proc import Stat, Ticks, parse_stat, tree_ticks
+from .proc import Stat, Ticks, parse_stat, steal_ticks, tree_ticks
 from .settings import SAMPLE_INTERVAL_S
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -62,6 +62,14 @@ def read_ticks(roots: Roots) -> Ticks:
     return ticks
 
 
+def machine_steal() -> int | None:
+    try:
+        with open("/proc/stat") as f:
+            return steal_ticks(f.readline())
+    except OSError:
+        return None
+
+
 def rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -74,8 +82,9 @@ def rss_kib(pid: int) -> int | None:
 
 
 class Sampler:
-    """Every ``SAMPLE_INTERVAL_S``: CPU ticks of named processes (own, or with descendants),
-    the RSS of one of them, and the cluster's WAL position (when there is a connection)."""
+    """Every ``SAMPLE_INTERVAL_S``: CPU ticks of named processes (own, or with descendants)
+    and the machine's steal ticks (as ``steal``), the RSS of one of them, and the cluster's
+    WAL position (when there is a connection)."""
 
     def __init__(self, roots: Roots, wal: PgConnection | None,
                  rss_of: str | None = None) -> None:
@@ -85,6 +94,9 @@ class Sampler:
     async def take(self, t0: float) -> None:
         t = trio.current_time() - t0
         ticks = read_ticks(self.roots)
+        # The machine's steal time: on a virtual machine, CPU the host took from all of the
+        # above while they were ready to run (it varies between runs, and so does latency).
+        ticks["steal"] = machine_steal()
         rss = rss_kib(self.roots[self.rss_of][0]) if self.rss_of else None
         lsn = None
         if self.wal is not None:

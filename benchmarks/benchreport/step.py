@@ -171,5 +171,6 @@ def step_line(step: dict[str, Any]) -> str:
             f"{fmt(lat.get('p50'))} p99 {fmt(lat.get('p99'))} ms, min fps "
             f"{fmt(b.get('fps', {}).get('min'))}, CPU {name} {fmt(r.get(f'{name}_cpu_percent'), 0)}"
             f" % postgres {fmt(r.get('postgres_cpu_percent'), 0)} % bench "
-            f"{fmt(r.get('bench_cpu_percent'), 0)} %, per frame {name} "
+            f"{fmt(r.get('bench_cpu_percent'), 0)} % steal {fmt(r.get('steal_cpu_percent'), 0)} %, "
+            f"per frame {name} "
             f"{fmt(us.get(name), 0)} us postgres {fmt(us.get('postgres'), 0)} us -> {step['why']}")

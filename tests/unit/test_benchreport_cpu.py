@@ -10,6 +10,7 @@ from benchreport.proc import (
     parse_stat,
     per_frame_us,
     postmaster_pid,
+    steal_ticks,
     tree_ticks,
 )
 from benchreport.sampling import CLK_TCK, summarize_samples
@@ -117,7 +118,28 @@ def test_per_frame_without_frames_or_seconds_is_none() -> None:
     assert per_frame_us({"peer": None}, 100) == {"peer": None}
 
 
+# --- /proc/stat ----------------------------------------------------------------------------
+
+
+def test_steal_is_the_eighth_number_of_the_cpu_line() -> None:
+    text = ("cpu  4633151 93054 1968410 8214868 129394 0 95514 122899 0 0\n"
+            "cpu0 2316575 46527 984205 4107434 64697 0 47757 61449 0 0\n")
+    assert steal_ticks(text) == 122899
+
+
+@pytest.mark.parametrize("text", ["", "cpu0 1 2 3 4 5 6 7 8\n", "cpu  1 2 3 4 5 6 7\n"])
+def test_steal_without_the_machines_count_is_none(text: str) -> None:
+    assert steal_ticks(text) is None
+
+
 # --- sampled windows -----------------------------------------------------------------------
+
+
+def test_steal_is_summarized_as_a_share_of_one_core() -> None:
+    samples = [{"t": 0.0, "ticks": {"pgcall": 0, "steal": 1000}, "rss_kib": None, "wal": None},
+               {"t": 2.0, "ticks": {"pgcall": 0, "steal": 1000 + CLK_TCK // 5},
+                "rss_kib": None, "wal": None}]
+    assert summarize_samples(samples, 0.0, 2.0)["steal_cpu_percent"] == pytest.approx(10.0)
 
 
 def test_a_window_without_wal_readings_has_cpu_and_no_wal_rate() -> None:

@@ -23,8 +23,9 @@ def floor(calls: int, p50: float) -> dict[str, Any]:
 
 
 def pgcall_at(p50: float, server: str = PGCALL) -> dict[str, Any]:
-    s = step(server, 10, 4 * p50)  # the helper's p50 is a quarter of its p99
+    s = step(server, 10, 4 * p50, per_frame=(700.0, 500.0))  # p50: a quarter of the p99
     s["role"] = "latency"
+    s["resources"]["steal_cpu_percent"] = 12.0
     return s
 
 
@@ -75,6 +76,6 @@ def test_the_report_lists_the_rounds_beside_the_peer() -> None:
     md = render_markdown(doc_with_rounds([(1.6, 2.6, 4.0), (1.4, 4.4, 6.0)]))
     section = md.split("### At 10 calls, 3 rounds")[1]
     assert "| round | floor video COMMIT->decoded p50 | pgcall video p50 | pgcall added | " \
-           "pg-relay video p50 |" in section
-    assert "| 3 | 1.40 | 4.4 | 3.0 | 6.0 |" in section
+           "pgcall CPU per frame µs | steal % | pg-relay video p50 |" in section
+    assert "| 3 | 1.40 | 4.4 | 3.0 | 700 | 12 | 6.0 |" in section
     assert "added latency over the floor <= 1.5 ms at p50 at 10 calls" in md
