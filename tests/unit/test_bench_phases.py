@@ -104,3 +104,11 @@ async def test_a_speakers_audio_keeps_the_turns_slots_at_its_own_phase(
                          == m.index]
         assert all(at - start == pytest.approx(s / AUDIO_FPS + phase)
                    for (at, _), s in zip(ws.sent, slots, strict=True))
+
+
+def test_the_scale_write_up_says_which_client_a_section_was_measured_with() -> None:
+    from benchreport.scale.mdcommon import phasing
+    earlier = phasing({"media": {"stream_phases": True}})  # type: ignore[typeddict-item]
+    now = phasing({"media": {"stream_phases": True, "bench_client": "own"}})  # type: ignore
+    assert "trio-websocket" in earlier and "trio-websocket" not in now
+    assert "not in step" in earlier and "not in step" in now

@@ -32,7 +32,8 @@ def bench_media() -> dict[str, Any]:
     return {"video_fps": d["fps"], "frame_bytes": d["frame_bytes"], "audio_fps": AUDIO_FPS,
             "audio_bytes": AUDIO_BYTES, "thumb_bytes": d["thumb_bytes"], "turn_s": d["turn"],
             "settle_s": d["settle"], "small_room": SMALL_ROOM,
-            "stream_phases": True}  # each stream at its own phase (``bench.client.stream_phase``)
+            "stream_phases": True,  # each stream at its own phase (``bench.client.stream_phase``)
+            "bench_client": "own"}  # the generator's own WebSocket client (``bench.wsclient``)
 
 
 class ScaleDoc:

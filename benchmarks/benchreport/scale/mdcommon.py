@@ -66,10 +66,16 @@ def media(section: Section) -> str:
 
 
 def phasing(section: Section) -> str:
-    """How the bench's streams were timed against each other in this section's run."""
+    """How the bench's streams were timed against each other in this section's run, and
+    which WebSocket client it used."""
     if section["media"].get("stream_phases"):
+        client = ("" if section["media"].get("bench_client") == "own" else
+                  " The load generator of this run (before 2026-11-30) used trio-websocket's "
+                  "client, which cost it more CPU per frame than its own does now and added its "
+                  "own turns to the latencies (`docs/performance.md`, \"The load generator's "
+                  "own share\").")
         return ("Each stream is sent at its own fixed pseudo-random point of its frame "
-                "interval, as people's cameras and microphones are not in step.")
+                "interval, as people's cameras and microphones are not in step." + client)
     return ("The load generator of this run (before 2026-11-30) sent the streams of a call or "
             "a room in step, every frame due in the same instant as the others': its "
             "latencies include their queueing behind each other.")
