@@ -99,6 +99,9 @@ class ClientWebSocket:
         self._send_lock = trio.Lock()
         self.closed: CloseReason | None = None  # set once the connection is over
         self._dropped = False  # the socket ended or failed
+        # What came in the read that ended the handshake (a server may greet at once) waits
+        # in wsproto, and the socket may stay quiet: taken before the first read.
+        self._handshake_rest = True
 
     # -- sending -------------------------------------------------------------------------
 
@@ -135,6 +138,11 @@ class ClientWebSocket:
         return self._messages.popleft()
 
     async def _receive(self) -> None:
+        if self._handshake_rest:
+            self._handshake_rest = False
+            await self._take_events()
+            if self._messages or self.closed is not None:
+                return
         try:
             data = await self._io.receive_some(RECEIVE_BYTES)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -143,6 +151,9 @@ class ClientWebSocket:
             self._lost()
             return
         self._ws.receive_data(data)  # type: ignore[arg-type]  # any buffer does
+        await self._take_events()
+
+    async def _take_events(self) -> None:
         try:
             for event in self._ws.events():
                 await self._handle(event)

@@ -170,8 +170,10 @@ async def test_a_rejected_handshake_names_the_status() -> None:
         assert caught.value.status_code == 403
 
 
-async def _silent_server(nursery: trio.Nursery, answer_handshake: bool) -> int:
-    """A TCP server that never answers (the handshake, or after it, the close)."""
+async def _silent_server(nursery: trio.Nursery, answer_handshake: bool,
+                         then: bytes = b"") -> int:
+    """A TCP server that never answers (the handshake, or after it, the close); ``then``:
+    bytes sent in the same write as the handshake's answer."""
     async def handler(stream: trio.SocketStream) -> None:
         if answer_handshake:
             request = await stream.receive_some(65536)
@@ -180,7 +182,7 @@ async def _silent_server(nursery: trio.Nursery, answer_handshake: bool) -> int:
                        if line.lower().startswith(b"sec-websocket-key"))
             await stream.send_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                   b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
-                                  + generate_accept_token(key) + b"\r\n\r\n")
+                                  + generate_accept_token(key) + b"\r\n\r\n" + then)
         await trio.sleep_forever()
 
     listeners = await nursery.start(trio.serve_tcp, handler, 0)
@@ -202,6 +204,20 @@ async def test_no_close_frame_in_time(autojump_clock: trio.testing.MockClock) ->
         with pytest.raises(DisconnectionTimeout):
             async with open_ws(f"ws://127.0.0.1:{port}/", **LIMITS):
                 pass
+        nursery.cancel_scope.cancel()
+
+
+async def test_messages_in_the_same_read_as_the_handshake_are_delivered(
+        autojump_clock: trio.testing.MockClock) -> None:
+    """A server that greets at once (pgcall sends the client its identity): the greeting may
+    come in the very read that ends the handshake, and nothing may follow it for a while."""
+    greeting = b"\x82\x05hello" + b"\x81\x02hi"  # two unmasked frames: binary, then text
+    async with trio.open_nursery() as nursery:
+        port = await _silent_server(nursery, answer_handshake=True, then=greeting)
+        with pytest.raises(DisconnectionTimeout):  # the silent server never closes
+            async with open_ws(f"ws://127.0.0.1:{port}/", **LIMITS) as ws:
+                with trio.fail_after(1):
+                    assert [await ws.get_message(), await ws.get_message()] == [b"hello", "hi"]
         nursery.cancel_scope.cancel()
 
 
