@@ -189,19 +189,14 @@ async def _silent_server(nursery: trio.Nursery, answer_handshake: bool,
     return int(listeners[0].socket.getsockname()[1])
 
 
-async def test_no_handshake_in_time(autojump_clock: trio.testing.MockClock) -> None:
+@pytest.mark.parametrize(("answer_handshake", "error"), [(False, ConnectionTimeout),
+                                                          (True, DisconnectionTimeout)])
+async def test_no_handshake_or_no_close_frame_in_time(
+        autojump_clock: trio.testing.MockClock, answer_handshake: bool,
+        error: type[Exception]) -> None:
     async with trio.open_nursery() as nursery:
-        port = await _silent_server(nursery, answer_handshake=False)
-        with pytest.raises(ConnectionTimeout):
-            async with open_ws(f"ws://127.0.0.1:{port}/", **LIMITS):
-                pass
-        nursery.cancel_scope.cancel()
-
-
-async def test_no_close_frame_in_time(autojump_clock: trio.testing.MockClock) -> None:
-    async with trio.open_nursery() as nursery:
-        port = await _silent_server(nursery, answer_handshake=True)
-        with pytest.raises(DisconnectionTimeout):
+        port = await _silent_server(nursery, answer_handshake)
+        with pytest.raises(error):
             async with open_ws(f"ws://127.0.0.1:{port}/", **LIMITS):
                 pass
         nursery.cancel_scope.cancel()
