@@ -7,6 +7,10 @@ checkout's load generator, whichever tree is measured); utime + stime of the pgc
 (its own time: the relay) and of the rest of its process tree (PostgreSQL: postmaster,
 backends, walsender, autovacuum) read from ``/proc`` just before and just after the bench, each
 divided by the frames the bench received. Start-up and shut-down are outside the window.
+Each round also gives the load generator's CPU per frame (all its processes, from
+``getrusage``) and the machine's steal time over the bench (``/proc/stat``, % of one core):
+on a virtual machine the host may take CPU from every process measured, and a round it
+slowed shows there.
 
 Not part of the test suite. From the repository root, alone on the machine:
 ``python3 benchmarks/cpu_per_frame.py [--tree NAME=DIR ...] [--calls 10] [--duration 12]
@@ -19,14 +23,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
+import time
 from pathlib import Path
 
 from benchreport.proc import tree_ticks
-from benchreport.sampling import CLK_TCK, process_table
+from benchreport.sampling import CLK_TCK, machine_steal, process_table
 from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
 from benchreport.trees import add_tree_option, trees_of
+
+
+def children_cpu_s() -> float:
+    """User + system time of this process's waited-for children (the bench) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ticks(pid: int) -> tuple[int, int]:
@@ -40,10 +52,12 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
     try:
         with running_pgcall(tree) as (proc, port):
             own0, pg0 = ticks(proc.pid)
+            steal0, t0, gen0 = machine_steal(), time.monotonic(), children_cpu_s()
             bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=HERE,
                                    env=tree_env(HERE), capture_output=True, text=True,
                                    check=False)
             own1, pg1 = ticks(proc.pid)
+            steal1, t1, gen1 = machine_steal(), time.monotonic(), children_cpu_s()
     except StartFailed as exc:
         raise SystemExit(f"cpu_per_frame: {exc}") from None
     if bench.returncode not in (0, 1):  # 1: a target missed; the figures still stand
@@ -55,7 +69,12 @@ def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
             "pgcall_us": round((own1 - own0) / CLK_TCK / frames * 1e6, 1),
             "postgres_us": round((pg1 - pg0) / CLK_TCK / frames * 1e6, 1),
             "p50_ms": lat.get("p50"), "p99_ms": lat.get("p99"),
-            "fps_min": res.get("fps", {}).get("min")}
+            "fps_min": res.get("fps", {}).get("min"),
+            # The load generator (all its processes) and what the host took from this
+            # virtual machine meanwhile (% of one core): both slow every figure above.
+            "bench_us": round((gen1 - gen0) / frames * 1e6, 1),
+            "steal_pct": (None if steal0 is None or steal1 is None else
+                          round(100 * (steal1 - steal0) / CLK_TCK / (t1 - t0), 1))}
 
 
 def summary(rows: list[dict[str, float]]) -> dict[str, list[float]]:
