@@ -65,11 +65,11 @@ def capacity(doc: dict[str, Any], server: str = PGCALL) -> tuple[int, dict[str, 
 
 
 def added_latency(doc: dict[str, Any], calls: int) -> float | None:
-    """pgcall's video p50 over the floor's COMMIT -> decoded p50 at the same rate."""
-    floor, step = floor_at(doc, calls), step_at(doc, "table", calls)
-    p50 = video(step, "p50")
-    base = None if floor is None else floor["commit_to_decoded_ms"]["video"]["p50"]
-    return None if p50 is None or base is None else p50 - base
+    """pgcall's video p50 over the floor's COMMIT -> decoded p50 at the same rate (the sweep's
+    step, round 1 of ``latency_rounds``)."""
+    floor = floor_at(doc, calls)
+    return None if floor is None else added_in_round(
+        {"floor": floor, PGCALL: step_at(doc, "table", calls)})
 
 
 def latency_rounds(doc: dict[str, Any], calls: int) -> list[dict[str, Any]]:
