@@ -4,8 +4,9 @@ One run starts a throw-away PostgreSQL (pgcall's own embedded code, in a tempora
 and pgcall as a subprocess on it, then measures
 
 1. the floor: a bare replication consumer (no pgcall, no WebSocket) reads back 30 KB frames that
-   a separate writer process inserts, one transaction per frame on a pool of connections, at
-   the rate of 1 call and of 10 calls; the latency is COMMIT sent -> change decoded;
+   a separate writer process inserts, one transaction per frame sent in one round trip on a
+   pool of connections, at the rate of 1 call and of 10 calls; the latency is transaction
+   sent -> change decoded;
 2. the sweep: ``pgcall bench`` with 1, 2, 5, 10, 15, 20, 25, 30, 40, ... calls until a step
    breaks (video p99 > 100 ms or a stream below 14.5 fps) and one step more, sampling the CPU
    of pgcall, of the whole PostgreSQL cluster and of the load generator from ``/proc``,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .figures import PEER, PGCALL, label, steps_of, video
+from .figures import PEER, PGCALL, floor_latency, label, steps_of, video
 from .settings import MAX_P99_MS, MIN_FPS, VIDEO_FPS
 
 
@@ -39,7 +39,7 @@ def render_chart(doc: dict[str, Any], path: Path) -> None:
     if floors:
         x = [f["calls"] for f in floors]
         for q, style in (("p50", ":"), ("p99", "-.")):
-            top.plot(x, [f["commit_to_decoded_ms"]["video"][q] for f in floors], style,
+            top.plot(x, [floor_latency(f)[q] for f in floors], style,
                      color="gray", marker="x", label=f"floor {q} (no pgcall)")
     calls = sorted({s["calls"] for s in doc["steps"]} | {f["calls"] for f in floors})
     bottom.set_xticks(calls)

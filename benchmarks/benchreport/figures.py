@@ -49,6 +49,19 @@ def floor_at(doc: dict[str, Any], calls: int) -> dict[str, Any] | None:
     return next((f for f in doc["floor"] if f["calls"] == calls), None)
 
 
+def floor_latency(floor: dict[str, Any], kind: str = "video") -> dict[str, float | None]:
+    """The floor's latency: a frame's transaction, sent in one round trip as pgcall sends its
+    batches, until it is decoded. Documents before the one-round-trip writer measured from the
+    COMMIT's send, after a round trip of its own for the INSERT: their ``commit_to_decoded``."""
+    found = floor.get("sent_to_decoded_ms") or floor["commit_to_decoded_ms"]
+    return found[kind]  # type: ignore[no-any-return]
+
+
+def floor_in_one_trip(doc: dict[str, Any]) -> bool:
+    """Whether the document's floor was measured with the one-round-trip writer."""
+    return any("sent_to_decoded_ms" in f for f in doc["floor"])
+
+
 def video(step: dict[str, Any] | None, q: str) -> float | None:
     if step is None or step["bench"] is None:
         return None
@@ -65,8 +78,8 @@ def capacity(doc: dict[str, Any], server: str = PGCALL) -> tuple[int, dict[str, 
 
 
 def added_latency(doc: dict[str, Any], calls: int) -> float | None:
-    """pgcall's video p50 over the floor's COMMIT -> decoded p50 at the same rate (the sweep's
-    step, round 1 of ``latency_rounds``)."""
+    """pgcall's video p50 over the floor's p50 at the same rate (the sweep's step, round 1 of
+    ``latency_rounds``)."""
     floor = floor_at(doc, calls)
     return None if floor is None else added_in_round(
         {"floor": floor, PGCALL: step_at(doc, "table", calls)})
@@ -90,9 +103,9 @@ def latency_rounds(doc: dict[str, Any], calls: int) -> list[dict[str, Any]]:
 
 
 def added_in_round(r: dict[str, Any]) -> float | None:
-    """pgcall's video p50 over the floor's COMMIT -> decoded p50 in one round."""
-    p50 = video(r.get(PGCALL), "p50")
-    return None if p50 is None else p50 - r["floor"]["commit_to_decoded_ms"]["video"]["p50"]
+    """pgcall's video p50 over the floor's video p50 (``floor_latency``) in one round."""
+    p50, floor = video(r.get(PGCALL), "p50"), floor_latency(r["floor"])["p50"]
+    return None if p50 is None or floor is None else p50 - floor
 
 
 def added_latency_rounds(doc: dict[str, Any], calls: int) -> list[float]:

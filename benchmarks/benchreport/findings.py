@@ -20,6 +20,8 @@ from .figures import (
     cpu,
     cpu_per_frame,
     cpu_total,
+    floor_in_one_trip,
+    floor_latency,
     fmt,
     label,
     latency_rounds,
@@ -34,25 +36,41 @@ from .markdown import md_table
 from .settings import AUDIO_BYTES, AUDIO_FPS, FRAME_BYTES, VIDEO_FPS
 from .targets import targets
 
+FLOOR_NOTE = {
+    True: "The floor is a frame's transaction sent (its INSERT and COMMIT in one round trip, "
+          "as pgcall sends a batch) until its change is decoded; \"INSERT done\" starts from "
+          "the server's clock once the INSERT has run (the commit, the walsender and the "
+          "decoding). \"pgcall added\" is pgcall's end-to-end video p50 at the same rate minus "
+          "the floor's p50: the WebSocket in and out, parsing, the frame writer's queue, the "
+          "hub and the outbox.",
+    False: "The floor is COMMIT sent -> decoded (this report's writer sent the INSERT in a "
+           "round trip of its own). \"pgcall added\" is pgcall's end-to-end video p50 at the "
+           "same rate minus the floor's p50: the WebSocket in and out, parsing, the pool, the "
+           "hub and the outbox, and the INSERT's own execution.",
+}
+
 
 def floor_section(doc: dict[str, Any]) -> list[str]:
+    one_trip = floor_in_one_trip(doc)
+    # The floor, then from where the JSON's second latency starts: the INSERT done (one round
+    # trip), or the INSERT sent in a round trip before the COMMIT's (older reports).
+    start, second = (("sent", "inserted_to_decoded_ms") if one_trip
+                     else ("COMMIT", "insert_to_decoded_ms"))
     rows = []
     for f in doc["floor"]:
-        c, i = f["commit_to_decoded_ms"]["video"], f["insert_to_decoded_ms"]["video"]
-        a = f["commit_to_decoded_ms"]["audio"]
-        extra = added_latency(doc, f["calls"])
-        rows.append([str(f["calls"]), str(sum(f["rate_per_s"].values())), fmt(c["p50"], 2),
-                     fmt(c["p95"], 2), fmt(c["p99"], 2), fmt(a["p50"], 2), fmt(i["p50"], 2),
+        v, a = floor_latency(f), floor_latency(f, "audio")
+        rows.append([str(f["calls"]), str(sum(f["rate_per_s"].values())), fmt(v["p50"], 2),
+                     fmt(v["p95"], 2), fmt(v["p99"], 2), fmt(a["p50"], 2),
+                     fmt(f.get(second, {}).get("video", {}).get("p50"), 2),
                      fmt(f["resources"].get("postgres_cpu_percent"), 0),
                      fmt(video(step_at(doc, "table", f["calls"]), "p50"), 1),
-                     fmt(extra, 1)])
+                     fmt(added_latency(doc, f["calls"]), 1)])
     return ["## The floor and pgcall's added latency", "",
-            *md_table(["rate of N calls", "frames/s", "video COMMIT->decoded p50", "p95", "p99",
-                       "audio p50", "video INSERT->decoded p50", "PostgreSQL CPU %",
-                       "pgcall video p50", "pgcall added at p50"], rows),
-            "Latencies in ms. \"pgcall added\" is pgcall's end-to-end video p50 at the same "
-            "rate minus the floor's COMMIT -> decoded p50: the WebSocket in and out, parsing, "
-            "the pool, the hub and the outbox, and the INSERT's own execution.", "",
+            *md_table(["rate of N calls", "frames/s", f"video {start}->decoded p50", "p95",
+                       "p99", "audio p50",
+                       f"video INSERT{' done' if one_trip else ''}->decoded p50",
+                       "PostgreSQL CPU %", "pgcall video p50", "pgcall added at p50"], rows),
+            "Latencies in ms. " + FLOOR_NOTE[one_trip], "",
             *rounds_section(doc)]
 
 
@@ -63,9 +81,9 @@ def rounds_section(doc: dict[str, Any]) -> list[str]:
     if len(rounds) < 2:
         return []
     peer = label(doc, PEER) if peer_of(doc) else None
-    head = ["round", "floor video COMMIT->decoded p50", "pgcall video p50", "pgcall added",
+    head = ["round", "floor video p50", "pgcall video p50", "pgcall added",
             "pgcall CPU per frame µs", "steal %", *([f"{peer} video p50"] if peer else [])]
-    rows = [[str(r["round"]), fmt(r["floor"]["commit_to_decoded_ms"]["video"]["p50"], 2),
+    rows = [[str(r["round"]), fmt(floor_latency(r["floor"])["p50"], 2),
              fmt(video(r.get(PGCALL), "p50")), fmt(added_in_round(r)),
              fmt(cpu_per_frame(r.get(PGCALL), "server"), 0),
              fmt(None if r.get(PGCALL) is None else cpu(r[PGCALL], "steal"), 0),
@@ -145,8 +163,7 @@ def limit_section(doc: dict[str, Any]) -> list[str]:
     floors = sorted(doc["floor"], key=lambda f: f["calls"])
     if len(floors) >= 2:
         lo, hi = floors[0], floors[-1]
-        lo_p50 = lo["commit_to_decoded_ms"]["video"]["p50"]
-        hi_p50 = hi["commit_to_decoded_ms"]["video"]["p50"]
+        lo_p50, hi_p50 = floor_latency(lo)["p50"], floor_latency(hi)["p50"]
         lines[-1] += (f" The floor went from p50 {fmt(lo_p50, 2)} ms at {lo['calls']} call(s) "
                       f"to {fmt(hi_p50, 2)} ms at "
                       f"{hi['calls']} calls: that is how much the database path itself slows "

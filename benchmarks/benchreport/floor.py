@@ -53,6 +53,12 @@ INSERT = {
 }
 
 
+# After the INSERT, in its transaction: the writer's stamp and the server's clock (µs since the
+# epoch) once the INSERT has been executed, just before the COMMIT.
+STAMP_SQL = ("SELECT pg_logical_emit_message(true, $1, $2 || ':' || "
+             "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint)")
+
+
 def _payload(kind: str, seq: int) -> bytes:
     size = FRAME_BYTES if kind == "video" else AUDIO_BYTES
     start = (seq * 7919) % (len(_NOISE) - size)
@@ -61,8 +67,10 @@ def _payload(kind: str, seq: int) -> bytes:
 
 async def floor_writer(dsn: str, calls: int, duration_s: float) -> dict[str, int]:
     """The writer side of the floor, in its own process: per call, video at 15 fps and audio at
-    20 fps in both directions, each frame one transaction on a pooled connection. Each carries,
-    in a transactional logical message, the time the INSERT and the COMMIT were sent."""
+    20 fps in both directions, each frame one transaction on a pooled connection, sent in one
+    round trip as pgcall sends a batch (``PgConnection.execute_batch``: the INSERT and a
+    logical message, one implicit transaction). The message carries when the writer sent the
+    transaction and, from the server's clock, when the INSERT had been executed."""
     counts = {"sent": 0, "late": 0}
     pool = Pool(dsn, POOL_SIZE)
     start = trio.current_time() + 0.3
@@ -79,15 +87,10 @@ async def floor_writer(dsn: str, calls: int, duration_s: float) -> dict[str, int
             if trio.current_time() - due > 0.002:
                 counts["late"] += 1
             await trio.sleep_until(due)
+            row = (session, *ids, seq, _payload(kind, seq))
             async with pool.connection() as conn:
-                await conn.simple("BEGIN")
-                t_insert = time.monotonic_ns()
-                await conn.execute(INSERT[kind], [session, *ids, seq, _payload(kind, seq)],
-                                   prepare=True)
-                t_commit = time.monotonic_ns()
-                # The message and the COMMIT leave in one round trip, just after t_commit.
-                await conn.simple(f"SELECT pg_logical_emit_message(true, '{FLOOR_PREFIX}', "
-                                  f"'{kind}:{seq}:{t_insert}:{t_commit}'); COMMIT")
+                stamp = f"{kind}:{seq}:{time.monotonic_ns()}"
+                await conn.execute_batch([(INSERT[kind], row), (STAMP_SQL, (FLOOR_PREFIX, stamp))])
             counts["sent"] += 1
 
     try:
@@ -103,9 +106,18 @@ async def floor_writer(dsn: str, calls: int, duration_s: float) -> dict[str, int
     return counts
 
 
-def consume(changes: Any, now: int, commit_us: dict[str, list[int]],
-            insert_us: dict[str, list[int]]) -> bool:
-    """Record the floor latencies of one transaction; True once the writer's "end" arrived."""
+@attrs.define
+class FloorSamples:
+    """The floor's latencies in µs, per kind: the transaction sent -> decoded (the floor), and
+    its INSERT executed -> decoded (the commit, the walsender and the decoding)."""
+    sent_us: dict[str, list[int]] = attrs.Factory(lambda: {"video": [], "audio": []})
+    inserted_us: dict[str, list[int]] = attrs.Factory(lambda: {"video": [], "audio": []})
+
+
+def consume(changes: Any, now_ns: int, wall_ns: int, samples: FloorSamples) -> bool:
+    """Record the floor latencies of one transaction, decoded at ``now_ns`` (the monotonic
+    clock the writer stamps with) and ``wall_ns`` (the wall clock, the server's
+    ``clock_timestamp()``); True once the writer's "end" arrived."""
     fps = {"video": VIDEO_FPS, "audio": AUDIO_FPS}
     ended = False
     for change in changes:
@@ -115,17 +127,16 @@ def consume(changes: Any, now: int, commit_us: dict[str, list[int]],
         if text == "end":
             ended = True
             continue
-        kind, seq, t_insert, t_commit = text.split(":")
+        kind, seq, sent_ns, inserted_us = text.split(":")
         if int(seq) >= fps[kind] * WARMUP_S:
-            commit_us[kind].append((now - int(t_commit)) // 1000)
-            insert_us[kind].append((now - int(t_insert)) // 1000)
+            samples.sent_us[kind].append((now_ns - int(sent_ns)) // 1000)
+            samples.inserted_us[kind].append(wall_ns // 1000 - int(inserted_us))
     return ended
 
 
 async def measure_floor(cluster: Cluster, monitor: PgConnection, calls: int,
                         plan: Plan) -> dict[str, Any]:
-    commit_us: dict[str, list[int]] = {"video": [], "audio": []}
-    insert_us: dict[str, list[int]] = {"video": [], "audio": []}
+    samples = FloorSamples()
     out, err = bytearray(), bytearray()
     arg = json.dumps({"dsn": cluster.floor_dsn, "calls": calls, "duration_s": plan.duration_s})
     async with open_stream(cluster.floor_dsn) as stream:  # the slot exists before any insert
@@ -151,9 +162,9 @@ async def measure_floor(cluster: Cluster, monitor: PgConnection, calls: int,
                     inner.start_soon(watch_writer)
                     with trio.fail_after(plan.duration_s + 60):
                         async for txn in stream:
-                            now = time.monotonic_ns()
+                            now, wall_ns = time.monotonic_ns(), time.time_ns()
                             stream.ack(txn.end_lsn)
-                            if consume(txn.changes, now, commit_us, insert_us):
+                            if consume(txn.changes, now, wall_ns, samples):
                                 break
                 await proc.wait()
                 nursery.cancel_scope.cancel()
@@ -168,9 +179,11 @@ async def measure_floor(cluster: Cluster, monitor: PgConnection, calls: int,
         "calls": calls, "duration_s": plan.duration_s,
         "rate_per_s": {"video": 2 * VIDEO_FPS * calls, "audio": 2 * AUDIO_FPS * calls},
         "frames_sent": counts["sent"], "late_sends": counts["late"],
-        "samples": {k: len(v) for k, v in commit_us.items()},
-        "commit_to_decoded_ms": {k: attrs.asdict(Latency.of(v)) for k, v in commit_us.items()},
-        "insert_to_decoded_ms": {k: attrs.asdict(Latency.of(v)) for k, v in insert_us.items()},
+        "samples": {k: len(v) for k, v in samples.sent_us.items()},
+        "sent_to_decoded_ms": {k: attrs.asdict(Latency.of(v))
+                               for k, v in samples.sent_us.items()},
+        "inserted_to_decoded_ms": {k: attrs.asdict(Latency.of(v))
+                                   for k, v in samples.inserted_us.items()},
         "resources": resources,
     }
 

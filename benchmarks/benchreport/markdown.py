@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .figures import cpu, cpu_total, fmt
+from .figures import cpu, cpu_total, floor_in_one_trip, fmt
 from .settings import (
     AUDIO_BYTES,
     AUDIO_FPS,
@@ -96,11 +96,8 @@ def method_section(doc: dict[str, Any]) -> list[str]:
         f"transaction per frame on a pool of {POOL_SIZE} connections: no batching, so the floor "
         "is the database path a frame takes alone, not pgcall's batches), and a "
         "bare logical replication consumer in the script's own process (the same pgoutput "
-        "stream pgcall opens, but no hub and no WebSocket) reads them back. Each transaction "
-        "carries "
-        "in a transactional logical message the time its COMMIT was sent; the floor is COMMIT "
-        f"sent -> change decoded, first {WARMUP_S:g} s left out. INSERT sent -> decoded is in "
-        "the JSON as well.", "",
+        "stream pgcall opens, but no hub and no WebSocket) reads them back. "
+        + floor_method(doc), "",
         "**Media paths**: pgcall is restarted with `--media-path message` and steps "
         f"{', '.join(str(c) for c in p['compare_calls'])} are repeated. `table` INSERTs each "
         "frame into `video_frames`/`audio_frames` (pg-relay's way); `message` sends it with "
@@ -207,3 +204,19 @@ def machine_section(doc: dict[str, Any]) -> list[str]:
         *peer_machine(doc),
         f"* date: {doc['date_utc']} UTC", "",
     ]
+
+
+def floor_method(doc: dict[str, Any]) -> str:
+    if not floor_in_one_trip(doc):  # a report made before the one-round-trip writer
+        return ("Each transaction carries in a transactional logical message the time its "
+                f"COMMIT was sent; the floor is COMMIT sent -> change decoded, first "
+                f"{WARMUP_S:g} s left out. INSERT sent -> decoded is in the JSON as well.")
+    return ("Each transaction is sent in one round trip, as pgcall sends its batches (libpq's "
+            "pipeline mode: the INSERT, then a transactional logical message, then the "
+            "commit), and the message carries when the writer sent it; the floor is sent -> "
+            f"change decoded, first {WARMUP_S:g} s left out. The message also carries the "
+            "server's clock once the INSERT has run: INSERT done -> decoded (the commit, the "
+            "walsender, the decoding). Reports before 2026-11-30 sent the INSERT and the "
+            "COMMIT in two round trips and took the floor from the COMMIT's send, which left "
+            "the INSERT's execution out of the floor and put a third round trip per frame on "
+            "the database.")

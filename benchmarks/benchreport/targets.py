@@ -17,6 +17,7 @@ from .figures import (
     added_latency_rounds,
     capacity,
     floor_at,
+    floor_latency,
     fmt,
     resources_text,
     step_at,
@@ -38,7 +39,7 @@ def latency_target(doc: dict[str, Any], calls: int, p50_max: float,
     why = []
     floor = floor_at(doc, calls)
     if floor is not None:
-        f = floor["commit_to_decoded_ms"]["video"]
+        f = floor_latency(floor)
         why.append(f"the bare database path alone (floor) takes p50 {fmt(f['p50'], 2)} ms, "
                    f"p99 {fmt(f['p99'], 2)} ms at this rate; pgcall's p50 is "
                    f"{p50 - (f['p50'] or 0):.1f} ms and its p99 {p99 - (f['p99'] or 0):.1f} ms "
@@ -48,8 +49,8 @@ def latency_target(doc: dict[str, Any], calls: int, p50_max: float,
         if over:
             verb = "misses" if len(over) == 1 else "miss"
             why.append(f"the floor's {' and '.join(over)} alone already {verb} the target: that "
-                       "part is the database path on this machine (the COMMIT's WAL flush, the "
-                       "walsender), not pgcall")
+                       "part is the database path on this machine (the INSERT, the COMMIT's WAL "
+                       "flush, the walsender), not pgcall")
     why.append(f"CPU during the step: {resources_text(step, doc['machine']['cores'])}")
     return name, measured, "FAIL", "; ".join(why)
 

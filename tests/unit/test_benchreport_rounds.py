@@ -13,13 +13,23 @@ from tests.unit.test_benchreport_sidebyside import PEER as PEER_DOC
 from tests.unit.test_benchreport_sidebyside import document, step
 
 
-def floor(calls: int, p50: float) -> dict[str, Any]:
-    lat = {"p50": p50, "p95": 2 * p50, "p99": 4 * p50, "max": 8 * p50}
-    return {"calls": calls, "duration_s": 15.0, "rate_per_s": {"video": 300, "audio": 400},
-            "frames_sent": 1, "late_sends": 0, "samples": {"video": 1, "audio": 1},
-            "commit_to_decoded_ms": {"video": lat, "audio": lat},
-            "insert_to_decoded_ms": {"video": lat, "audio": lat},
-            "resources": {"postgres_cpu_percent": 30.0}}
+def latency(p50: float) -> dict[str, float]:
+    return {"p50": p50, "p95": 2 * p50, "p99": 4 * p50, "max": 8 * p50}
+
+
+def floor(calls: int, p50: float, inserted_p50: float | None = None) -> dict[str, Any]:
+    """A floor measured in one round trip (``p50`` from the send), or, without
+    ``inserted_p50``, as documents before it had it: from the COMMIT's send."""
+    lat = latency(p50)
+    out = {"calls": calls, "duration_s": 15.0, "rate_per_s": {"video": 300, "audio": 400},
+           "frames_sent": 1, "late_sends": 0, "samples": {"video": 1, "audio": 1},
+           "resources": {"postgres_cpu_percent": 30.0}}
+    if inserted_p50 is None:
+        return {**out, "commit_to_decoded_ms": {"video": lat, "audio": lat},
+                "insert_to_decoded_ms": {"video": lat, "audio": lat}}
+    inserted = latency(inserted_p50)
+    return {**out, "sent_to_decoded_ms": {"video": lat, "audio": lat},
+            "inserted_to_decoded_ms": {"video": inserted, "audio": inserted}}
 
 
 def pgcall_at(p50: float, server: str = PGCALL) -> dict[str, Any]:
@@ -79,7 +89,25 @@ def test_documents_of_one_round_are_judged_on_the_sweep_alone() -> None:
 def test_the_report_lists_the_rounds_beside_the_peer() -> None:
     md = render_markdown(doc_with_rounds([(1.6, 2.6, 4.0), (1.4, 4.4, 6.0)]))
     section = md.split("### At 10 calls, 3 rounds")[1]
-    assert "| round | floor video COMMIT->decoded p50 | pgcall video p50 | pgcall added | " \
+    assert "| round | floor video p50 | pgcall video p50 | pgcall added | " \
            "pgcall CPU per frame µs | steal % | pg-relay video p50 |" in section
     assert "| 3 | 1.40 | 4.4 | 3.0 | 700 | 12 | 6.0 |" in section
     assert "added latency over the floor <= 1.5 ms at p50 at 10 calls" in md
+
+
+def test_a_floor_sent_in_one_round_trip_is_taken_from_its_send() -> None:
+    doc = doc_with_rounds([(1.6, 2.6, 4.0)])
+    doc["floor"] = [floor(10, 1.8, inserted_p50=1.1)]  # the sweep's: pgcall 3.0 ms
+    doc["latency_rounds"][0]["floor"] = floor(10, 1.2, inserted_p50=0.7)
+    assert [round(a, 2) for a in added_latency_rounds(doc, 10)] == [1.2, 1.4]
+    section = render_markdown(doc).split("## The floor")[1]
+    # sent -> decoded p50, p95, p99, audio p50, then INSERT done -> decoded p50
+    assert "| rate of N calls | frames/s | video sent->decoded p50 |" in section
+    assert "| 10 | 700 | 1.80 | 3.60 | 7.20 | 1.80 | 1.10 | 30 | 3.0 | 1.2 |" in section
+    assert "| 2 | 1.20 | 2.6 | 1.4 |" in section
+
+
+def test_a_floor_of_an_older_document_is_taken_from_its_commit() -> None:
+    section = render_markdown(doc_with_rounds([])).split("## The floor")[1]
+    assert "| rate of N calls | frames/s | video COMMIT->decoded p50 |" in section
+    assert "| 10 | 700 | 1.50 | 3.00 | 6.00 | 1.50 | 1.50 | 30 | 3.0 | 1.5 |" in section
