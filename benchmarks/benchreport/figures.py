@@ -54,7 +54,7 @@ def floor_latency(floor: dict[str, Any], kind: str = "video") -> dict[str, float
     batches, until it is decoded. Documents before the one-round-trip writer measured from the
     COMMIT's send, after a round trip of its own for the INSERT: their ``commit_to_decoded``."""
     found = floor.get("sent_to_decoded_ms") or floor["commit_to_decoded_ms"]
-    return found[kind]  # type: ignore[no-any-return]
+    return found[kind]
 
 
 def floor_in_one_trip(doc: dict[str, Any]) -> bool:
