@@ -81,13 +81,23 @@ def rounds_section(doc: dict[str, Any]) -> list[str]:
     if len(rounds) < 2:
         return []
     peer = label(doc, PEER) if peer_of(doc) else None
-    head = ["round", "floor video p50", "pgcall video p50", "pgcall added",
+    # With the one-round-trip floor, also the floor's part after the INSERT, and pgcall's p50
+    # over that: the added latency had the INSERT's execution been counted as pgcall's.
+    after = floor_in_one_trip(doc)
+    head = ["round", "floor video p50", *(["INSERT done->decoded p50"] if after else []),
+            "pgcall video p50", "pgcall added", *(["added over INSERT done"] if after else []),
             "pgcall CPU per frame µs", "steal %", *([f"{peer} video p50"] if peer else [])]
-    rows = [[str(r["round"]), fmt(floor_latency(r["floor"])["p50"], 2),
-             fmt(video(r.get(PGCALL), "p50")), fmt(added_in_round(r)),
-             fmt(cpu_per_frame(r.get(PGCALL), "server"), 0),
-             fmt(None if r.get(PGCALL) is None else cpu(r[PGCALL], "steal"), 0),
-             *([fmt(video(r.get(PEER), "p50"))] if peer else [])] for r in rounds]
+    rows = []
+    for r in rounds:
+        p50 = video(r.get(PGCALL), "p50")
+        inserted = (r["floor"].get("inserted_to_decoded_ms") or {}).get("video", {}).get("p50")
+        over = None if p50 is None or inserted is None else p50 - inserted
+        rows.append([str(r["round"]), fmt(floor_latency(r["floor"])["p50"], 2),
+                     *([fmt(inserted, 2)] if after else []),
+                     fmt(p50), fmt(added_in_round(r)), *([fmt(over)] if after else []),
+                     fmt(cpu_per_frame(r.get(PGCALL), "server"), 0),
+                     fmt(None if r.get(PGCALL) is None else cpu(r[PGCALL], "steal"), 0),
+                     *([fmt(video(r.get(PEER), "p50"))] if peer else [])])
     return [f"### At {calls} calls, {len(rounds)} rounds", "",
             "Round 1 is the sweep's step and the floor measured before it; each further "
             "round measures the floor again (both servers idle), then pgcall, then "
