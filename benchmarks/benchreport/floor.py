@@ -28,7 +28,7 @@ from pgcall.bench.stats import Latency
 from pgcall.pg.changes import LogicalMessage
 from pgcall.pg.conn import PgConnection
 from pgcall.pg.pool import Pool
-from pgcall.pg.stream import open_stream
+from pgcall.pg.stream import ReplicationStream, open_stream
 
 from .cluster import Cluster, child_env, read_all, stop_process
 from .sampling import Sampler, summarize_samples
@@ -134,6 +134,15 @@ def consume(changes: Any, now_ns: int, wall_ns: int, samples: FloorSamples) -> b
     return ended
 
 
+async def read_back(stream: ReplicationStream, samples: FloorSamples) -> None:
+    """Read the writer's frames back from ``stream`` into ``samples``, until its "end"."""
+    async for txn in stream:
+        now_ns, wall_ns = time.monotonic_ns(), time.time_ns()
+        stream.ack(txn.end_lsn)
+        if consume(txn.changes, now_ns, wall_ns, samples):
+            return
+
+
 async def measure_floor(cluster: Cluster, monitor: PgConnection, calls: int,
                         plan: Plan) -> dict[str, Any]:
     samples = FloorSamples()
@@ -161,11 +170,7 @@ async def measure_floor(cluster: Cluster, monitor: PgConnection, calls: int,
 
                     inner.start_soon(watch_writer)
                     with trio.fail_after(plan.duration_s + 60):
-                        async for txn in stream:
-                            now, wall_ns = time.monotonic_ns(), time.time_ns()
-                            stream.ack(txn.end_lsn)
-                            if consume(txn.changes, now, wall_ns, samples):
-                                break
+                        await read_back(stream, samples)
                 await proc.wait()
                 nursery.cancel_scope.cancel()
         finally:

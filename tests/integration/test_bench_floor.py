@@ -4,11 +4,9 @@ server had run its INSERT (``benchreport.floor``)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import trio
-from benchreport.floor import FloorSamples, consume, floor_writer
+from benchreport.floor import FloorSamples, floor_writer, read_back
 from benchreport.settings import AUDIO_FPS, VIDEO_FPS, WARMUP_S
 
 from pgcall.bench.client import stream_phase
@@ -37,11 +35,7 @@ async def test_the_floor_reads_back_every_frame_sent_and_inserted_stamps(db_dsn:
         with trio.fail_after(DEADLINE_S):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(write)
-                async for txn in stream:
-                    now_ns, wall_ns = time.monotonic_ns(), time.time_ns()
-                    stream.ack(txn.end_lsn)
-                    if consume(txn.changes, now_ns, wall_ns, samples):
-                        break
+                await read_back(stream, samples)
     # Both directions of one call: every frame sent, the first second's left out.
     assert counts["sent"] == frames("video", VIDEO_FPS) + frames("audio", AUDIO_FPS)
     for kind, fps in (("video", VIDEO_FPS), ("audio", AUDIO_FPS)):
