@@ -96,17 +96,23 @@ async def run_report(plan: Plan, report: Report, workdir: Path,
             report.doc["peer"] = peer_doc(peer, other, settings)
             report.save()
         for calls in plan.floor_calls:
-            floor = await measure_floor(cluster, monitor, calls, plan)
-            report.doc["floor"].append(floor)
+            report.doc["floor"].append(await floor_step(cluster, monitor, calls, plan))
             report.save()
-            await truncate_floor(cluster)
-            v = floor_latency(floor)
-            log(f"  floor {calls:3d} calls: sent -> decoded p50 {fmt(v['p50'], 2)} "
-                f"p95 {fmt(v['p95'], 2)} p99 {fmt(v['p99'], 2)} ms")
         await sweep_path(plan, report, cluster, monitor, postmaster, workdir, "table", other)
         await sweep_path(plan, report, cluster, monitor, postmaster, workdir, "message", None)
     report.doc["complete"] = True
     report.save()
+
+
+async def floor_step(cluster: Cluster, monitor: PgConnection, calls: int, plan: Plan,
+                     prefix: str = "") -> dict[str, Any]:
+    """One measurement of the floor at ``calls``, its frames dropped afterwards."""
+    floor = await measure_floor(cluster, monitor, calls, plan)
+    await truncate_floor(cluster)
+    v = floor_latency(floor)
+    log(f"  {prefix}floor {calls:3d} calls: sent -> decoded p50 {fmt(v['p50'], 2)} "
+        f"p95 {fmt(v['p95'], 2)} p99 {fmt(v['p99'], 2)} ms")
+    return floor
 
 
 async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgConnection,
@@ -144,10 +150,7 @@ async def sweep_path(plan: Plan, report: Report, cluster: Cluster, monitor: PgCo
             # Again at the latency target's rate: the floor, then each server, in turn.
             calls = plan.latency_calls
             await quiesce(servers.values())
-            floor = await measure_floor(cluster, monitor, calls, plan)
-            await truncate_floor(cluster)
-            log(f"  round {n}: floor {calls} calls: sent -> decoded p50 "
-                f"{fmt(floor_latency(floor)['p50'], 2)} ms")
+            floor = await floor_step(cluster, monitor, calls, plan, f"round {n}: ")
             rounds = report.doc["latency_rounds"]
             rounds.append({"round": n, "calls": calls, "floor": floor, "steps": []})
             for server in servers.values():
