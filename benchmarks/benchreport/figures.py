@@ -57,6 +57,11 @@ def floor_latency(floor: dict[str, Any], kind: str = "video") -> dict[str, float
     return found[kind]
 
 
+def floor_p50(floor: dict[str, Any], key: str, kind: str = "video") -> float | None:
+    """The p50 of one of the floor's latencies (``key`` in the document), None without it."""
+    return (floor.get(key) or {}).get(kind, {}).get("p50")
+
+
 def floor_in_one_trip(doc: dict[str, Any]) -> bool:
     """Whether the document's floor was measured with the one-round-trip writer."""
     return any("sent_to_decoded_ms" in f for f in doc["floor"])

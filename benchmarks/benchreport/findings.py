@@ -22,6 +22,7 @@ from .figures import (
     cpu_total,
     floor_in_one_trip,
     floor_latency,
+    floor_p50,
     fmt,
     label,
     latency_rounds,
@@ -61,7 +62,7 @@ def floor_section(doc: dict[str, Any]) -> list[str]:
         v, a = floor_latency(f), floor_latency(f, "audio")
         rows.append([str(f["calls"]), str(sum(f["rate_per_s"].values())), fmt(v["p50"], 2),
                      fmt(v["p95"], 2), fmt(v["p99"], 2), fmt(a["p50"], 2),
-                     fmt(f.get(second, {}).get("video", {}).get("p50"), 2),
+                     fmt(floor_p50(f, second), 2),
                      fmt(f["resources"].get("postgres_cpu_percent"), 0),
                      fmt(video(step_at(doc, "table", f["calls"]), "p50"), 1),
                      fmt(added_latency(doc, f["calls"]), 1)])
@@ -90,7 +91,7 @@ def rounds_section(doc: dict[str, Any]) -> list[str]:
     rows = []
     for r in rounds:
         p50 = video(r.get(PGCALL), "p50")
-        inserted = (r["floor"].get("inserted_to_decoded_ms") or {}).get("video", {}).get("p50")
+        inserted = floor_p50(r["floor"], "inserted_to_decoded_ms")
         over = None if p50 is None or inserted is None else p50 - inserted
         rows.append([str(r["round"]), fmt(floor_latency(r["floor"])["p50"], 2),
                      *([fmt(inserted, 2)] if after else []),
