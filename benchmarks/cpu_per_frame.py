@@ -13,10 +13,11 @@ on a virtual machine the host may take CPU from every process measured, and a ro
 slowed shows there.
 
 Not part of the test suite. From the repository root, alone on the machine:
-``python3 benchmarks/cpu_per_frame.py [--tree NAME=DIR ...] [--calls 10] [--duration 12]
-[--rounds 3] [--json FILE]``. Without ``--tree`` it measures this checkout. To compare with
-an older revision: ``git worktree add /some/dir REV`` and ``--tree before=/some/dir --tree
-after=.``.
+``python3 benchmarks/cpu_per_frame.py [--tree NAME=DIR ...] [--python NAME=INTERPRETER ...]
+[--calls 10] [--duration 12] [--rounds 3] [--json FILE]``. Without ``--tree`` it measures this
+checkout. To compare with an older revision: ``git worktree add /some/dir REV`` and ``--tree
+before=/some/dir --tree after=.``; to compare interpreters, the same tree twice under two
+names, one of them with ``--python`` (``benchreport/trees.py``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pathlib import Path
 from benchreport.proc import tree_ticks
 from benchreport.sampling import CLK_TCK, machine_steal, process_table
 from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
-from benchreport.trees import add_tree_option, trees_of
+from benchreport.trees import Tree, add_tree_option, trees_of
 
 
 def children_cpu_s() -> float:
@@ -48,9 +49,9 @@ def ticks(pid: int) -> tuple[int, int]:
     return own, (tree_ticks(table, pid) or 0) - own - table[pid][2]
 
 
-def measure(tree: Path, args: argparse.Namespace) -> dict[str, float]:
+def measure(tree: Tree, args: argparse.Namespace) -> dict[str, float]:
     try:
-        with running_pgcall(tree) as (proc, port):
+        with running_pgcall(tree.path, python=tree.python) as (proc, port):
             own0, pg0 = ticks(proc.pid)
             steal0, t0, gen0 = machine_steal(), time.monotonic(), children_cpu_s()
             bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=HERE,
@@ -91,7 +92,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write every round's figures here")
     args = p.parse_args()
-    trees = trees_of(p, args.tree)
+    trees = trees_of(p, args.tree, args.python)
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for i in range(args.rounds):
         for name, tree in trees.items():  # interleaved, so a drift of the machine hits all

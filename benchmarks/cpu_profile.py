@@ -26,13 +26,13 @@ from pathlib import Path
 
 from benchreport.profshares import parse_raw, shares, top_self
 from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
-from benchreport.trees import add_tree_option, trees_of
+from benchreport.trees import Tree, add_tree_option, trees_of
 
 WARMUP_S = 3.0
 
 
-def profile(tree: Path, args: argparse.Namespace, raw: Path) -> str:
-    with running_pgcall(tree) as (proc, port):
+def profile(tree: Tree, args: argparse.Namespace, raw: Path) -> str:
+    with running_pgcall(tree.path, python=tree.python) as (proc, port):
         bench = subprocess.Popen(bench_command(port, args.calls, args.duration), cwd=HERE,
                                  env=tree_env(HERE), stdout=subprocess.DEVNULL)
         time.sleep(WARMUP_S)
@@ -58,7 +58,7 @@ def main() -> int:
         p.error("py-spy is not installed: pip install py-spy")
     if args.duration < WARMUP_S + 3:
         p.error(f"--duration must be at least {WARMUP_S + 3:g} s")
-    trees = trees_of(p, args.tree)
+    trees = trees_of(p, args.tree, args.python)
     results = {}
     try:
         for name, tree in trees.items():

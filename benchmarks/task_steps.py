@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from benchreport.standalone import HERE, StartFailed, bench_command, running_pgcall, tree_env
-from benchreport.trees import add_tree_option, trees_of
+from benchreport.trees import Tree, add_tree_option, trees_of
 
 # Installed in the pgcall process: counts, and writes them to PGCALL_STEPS_OUT on SIGUSR1.
 SITECUSTOMIZE = '''
@@ -69,11 +69,11 @@ def counts(pid: int, out: Path) -> dict[str, object]:
     raise SystemExit("task_steps: pgcall did not write its counts")
 
 
-def measure(tree: Path, calls: int, duration_s: float, hook: Path) -> dict[str, object]:
+def measure(tree: Tree, calls: int, duration_s: float, hook: Path) -> dict[str, object]:
     out = hook / "counts.json"
     os.environ["PGCALL_STEPS_OUT"] = str(out)
     try:
-        with running_pgcall(tree, hook) as (proc, port):
+        with running_pgcall(tree.path, hook, python=tree.python) as (proc, port):
             before = counts(proc.pid, out)
             bench = subprocess.run(bench_command(port, calls, duration_s), cwd=HERE,
                                    env=tree_env(HERE), capture_output=True, text=True,
@@ -99,7 +99,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--duration", type=float, default=12.0)
     args = p.parse_args()
-    trees = trees_of(p, args.tree)
+    trees = trees_of(p, args.tree, args.python)
     with tempfile.TemporaryDirectory(prefix="pgcall-steps-") as hook:
         (Path(hook) / "sitecustomize.py").write_text(SITECUSTOMIZE)
         for name, tree in trees.items():

@@ -47,13 +47,15 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_pgcall(tree: Path, *also: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def running_pgcall(tree: Path, *also: Path, python: str = sys.executable,
+                   ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """(the pgcall process, its port), healthy; SIGTERM and the data removed afterwards.
-    ``also``: more import paths for the pgcall process (a ``sitecustomize`` that measures)."""
+    ``also``: more import paths for the pgcall process (a ``sitecustomize`` that measures);
+    ``python``: the interpreter that runs it."""
     data = Path(tempfile.mkdtemp(prefix="pgcall-ab-"))
     data.chmod(0o777)  # the embedded PostgreSQL may run as another user when we are root
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pgcall", "--port", str(port), "--data-dir",
+    proc = subprocess.Popen([python, "-m", "pgcall", "--port", str(port), "--data-dir",
                              str(data), "--log-level", "warning"], cwd=tree,
                             env=tree_env(tree, *also))
     try:
