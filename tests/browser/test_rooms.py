@@ -56,9 +56,12 @@ def frames_from(person: Person) -> dict[str, dict[str, int]]:
         "({video: {...pgcallStats.videoFramesFrom}, audio: {...pgcallStats.audioFramesFrom}})"))
 
 
-def wait_for_frames_from(person: Person, senders: list[str], more: int) -> None:
-    """Wait until `person` has `more` further video frames from each of `senders`."""
-    start = frames_from(person)["video"]
+def wait_for_frames_from(person: Person, senders: list[str], more: int,
+                         start: dict[str, int] | None = None) -> None:
+    """Wait until `person` has `more` further video frames from each of `senders` than now,
+    or than `start` (counts read earlier, so that several people's waits run at once)."""
+    if start is None:
+        start = frames_from(person)["video"]
     want = {s: start.get(s, 0) + more for s in senders}
     person.page.wait_for_function(
         "want => Object.entries(want)"
@@ -135,8 +138,9 @@ def test_three_people_in_a_private_room(frontend: str, alice: Person, bob: Perso
 
     # Media: everyone receives video from both others and shows it in their tiles.
     others = {p.name: [ids[o.name] for o in people if o is not p] for p in people}
+    counted = {p.name: frames_from(p)["video"] for p in people}
     for p in people:
-        wait_for_frames_from(p, others[p.name], FRAMES)
+        wait_for_frames_from(p, others[p.name], FRAMES, start=counted[p.name])
     start = {p.name: frames_from(p) for p in people}
     t0 = time.monotonic()
     alice.page.wait_for_timeout(WINDOW_S * 1000)  # a measurement window, printed below
