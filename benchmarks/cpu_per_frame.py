@@ -51,7 +51,7 @@ def ticks(pid: int) -> tuple[int, int]:
 
 def measure(tree: Tree, args: argparse.Namespace) -> dict[str, float]:
     try:
-        with running_pgcall(tree.path, python=tree.python) as (proc, port):
+        with running_pgcall(tree) as (proc, port):
             own0, pg0 = ticks(proc.pid)
             steal0, t0, gen0 = machine_steal(), time.monotonic(), children_cpu_s()
             bench = subprocess.run(bench_command(port, args.calls, args.duration), cwd=HERE,
@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--json", type=Path, help="also write every round's figures here")
     args = p.parse_args()
-    trees = trees_of(p, args.tree, args.python)
+    trees = trees_of(p, args)
     rounds: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for i in range(args.rounds):
         for name, tree in trees.items():  # interleaved, so a drift of the machine hits all

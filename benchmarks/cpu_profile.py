@@ -32,7 +32,7 @@ WARMUP_S = 3.0
 
 
 def profile(tree: Tree, args: argparse.Namespace, raw: Path) -> str:
-    with running_pgcall(tree.path, python=tree.python) as (proc, port):
+    with running_pgcall(tree) as (proc, port):
         bench = subprocess.Popen(bench_command(port, args.calls, args.duration), cwd=HERE,
                                  env=tree_env(HERE), stdout=subprocess.DEVNULL)
         time.sleep(WARMUP_S)
@@ -58,7 +58,7 @@ def main() -> int:
         p.error("py-spy is not installed: pip install py-spy")
     if args.duration < WARMUP_S + 3:
         p.error(f"--duration must be at least {WARMUP_S + 3:g} s")
-    trees = trees_of(p, args.tree, args.python)
+    trees = trees_of(p, args)
     results = {}
     try:
         for name, tree in trees.items():

@@ -35,7 +35,7 @@ def dropped(metrics: str) -> dict[str, int]:
 
 def measure(tree: Tree, calls: int, duration_s: float) -> dict[str, Any]:
     try:
-        with running_pgcall(tree.path, python=tree.python) as (_proc, port):
+        with running_pgcall(tree) as (_proc, port):
             command = bench_command(port, calls, duration_s)
             command[command.index("--ramp") + 1] = str(RAMP_S)
             bench = subprocess.run(command, cwd=HERE, env=tree_env(HERE), capture_output=True,
@@ -61,7 +61,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, nargs="+", default=[20, 25, 30, 35, 45])
     p.add_argument("--duration", type=float, default=12.0)
     args = p.parse_args()
-    trees = trees_of(p, args.tree, args.python)
+    trees = trees_of(p, args)
     print("| tree | calls | video p50 / p99 ms | audio p50 / p99 ms | video fps | dropped |")
     print("|---|---:|---|---|---:|---|")
     for calls in args.calls:

@@ -73,7 +73,7 @@ def measure(tree: Tree, calls: int, duration_s: float, hook: Path) -> dict[str, 
     out = hook / "counts.json"
     os.environ["PGCALL_STEPS_OUT"] = str(out)
     try:
-        with running_pgcall(tree.path, hook, python=tree.python) as (proc, port):
+        with running_pgcall(tree, hook) as (proc, port):
             before = counts(proc.pid, out)
             bench = subprocess.run(bench_command(port, calls, duration_s), cwd=HERE,
                                    env=tree_env(HERE), capture_output=True, text=True,
@@ -99,7 +99,7 @@ def main() -> None:
     p.add_argument("--calls", type=int, default=10)
     p.add_argument("--duration", type=float, default=12.0)
     args = p.parse_args()
-    trees = trees_of(p, args.tree, args.python)
+    trees = trees_of(p, args)
     with tempfile.TemporaryDirectory(prefix="pgcall-steps-") as hook:
         (Path(hook) / "sitecustomize.py").write_text(SITECUSTOMIZE)
         for name, tree in trees.items():

@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
+
 from .cluster import free_port
 
 READY_S = 60.0
@@ -46,18 +48,24 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise StartFailed(f"pgcall not healthy within {READY_S:g} s")
 
 
+@attrs.frozen
+class Tree:
+    """A source tree of pgcall and the interpreter that runs it (``trees.py``'s options)."""
+
+    path: Path
+    python: str
+
+
 @contextlib.contextmanager
-def running_pgcall(tree: Path, *also: Path, python: str = sys.executable,
-                   ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def running_pgcall(tree: Tree, *also: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """(the pgcall process, its port), healthy; SIGTERM and the data removed afterwards.
-    ``also``: more import paths for the pgcall process (a ``sitecustomize`` that measures);
-    ``python``: the interpreter that runs it."""
+    ``also``: more import paths for the pgcall process (a ``sitecustomize`` that measures)."""
     data = Path(tempfile.mkdtemp(prefix="pgcall-ab-"))
     data.chmod(0o777)  # the embedded PostgreSQL may run as another user when we are root
     port = free_port()
-    proc = subprocess.Popen([python, "-m", "pgcall", "--port", str(port), "--data-dir",
-                             str(data), "--log-level", "warning"], cwd=tree,
-                            env=tree_env(tree, *also))
+    proc = subprocess.Popen([tree.python, "-m", "pgcall", "--port", str(port), "--data-dir",
+                             str(data), "--log-level", "warning"], cwd=tree.path,
+                            env=tree_env(tree.path, *also))
     try:
         _wait_healthy(port, proc)
         yield proc, port

@@ -15,20 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-import attrs
-
-from .standalone import HERE
-
-
-@attrs.frozen
-class Tree:
-    """A source tree of pgcall and the interpreter that runs it."""
-
-    path: Path
-    python: str = sys.executable
+from .standalone import HERE, Tree
 
 
 def add_tree_option(parser: argparse.ArgumentParser, verb: str = "measure") -> None:
@@ -38,18 +27,17 @@ def add_tree_option(parser: argparse.ArgumentParser, verb: str = "measure") -> N
                         help="run tree NAME's pgcall on this Python (default: this script's)")
 
 
-def trees_of(parser: argparse.ArgumentParser, specs: Sequence[str],
-             pythons: Sequence[str] = ()) -> dict[str, Tree]:
+def trees_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Tree]:
     """``--tree NAME=DIR`` options by name, each with its ``--python``; none: this checkout,
     as ``this``."""
     paths = {}
-    for spec in specs or [f"this={HERE}"]:
+    for spec in args.tree or [f"this={HERE}"]:
         name, sep, path = spec.partition("=")
         if not sep or not (Path(path) / "pgcall" / "__init__.py").is_file():
             parser.error(f"--tree {spec}: give NAME=DIR, DIR a source tree of pgcall")
         paths[name] = Path(path).resolve()
     interpreters: dict[str, str] = {}
-    for spec in pythons:
+    for spec in args.python:
         name, sep, exe = spec.partition("=")
         if not sep or name not in paths:
             parser.error(f"--python {spec}: give NAME=INTERPRETER, NAME one of the --tree names")

@@ -16,8 +16,7 @@ from benchreport.trees import Tree, add_tree_option, trees_of
 def parse(argv: list[str]) -> dict[str, Tree]:
     parser = argparse.ArgumentParser(prog="measure")
     add_tree_option(parser)
-    args = parser.parse_args(argv)
-    return trees_of(parser, args.tree, args.python)
+    return trees_of(parser, parser.parse_args(argv))
 
 
 def test_no_tree_is_this_checkout_on_this_interpreter() -> None:
